@@ -1,0 +1,1 @@
+"""Subcommands of the ``artifactd`` CLI, one module each (see :mod:`artifactd.cli`)."""

@@ -1,0 +1,62 @@
+"""The exceptions artifactd raises, rooted in one class.
+
+    ArtifactdError
+     +-- OCIError                  malformed OCI content (oci/)
+     |    +-- DigestError           a digest string or a blob's bytes don't match
+     |    +-- InvalidReferenceError an image reference or repository name is invalid
+     |    +-- LayoutError           an OCI image layout is missing or malformed
+     +-- FormatError               a layer could not be read or converted (formats/)
+     |    +-- CorruptLayerError     compressed stream or tar archive is damaged
+     |    +-- UnsafeLayerError      the layer escapes its root or decompresses too far
+     |    +-- UnsupportedLayerError a well-formed layer artifactd cannot convert
+     +-- RegistryError             talking to, or serving, a registry (registry/)
+     +-- ConfigError               invalid settings, reported at start-up
+
+This module imports nothing of ours, so every layer of the package may use it.
+Foreign exceptions (zlib, tarfile, httpx, SQLAlchemy) are translated into these
+at the boundary and chained with ``from``.
+"""
+
+
+class ArtifactdError(Exception):
+    """Root of every error artifactd raises on purpose."""
+
+
+class OCIError(ArtifactdError):
+    """OCI content (descriptor, manifest, index, config, layout) is malformed."""
+
+
+class DigestError(OCIError):
+    """A digest is malformed, or content does not match its digest or size."""
+
+
+class InvalidReferenceError(OCIError):
+    """An image reference or repository name breaks the distribution grammar."""
+
+
+class LayoutError(OCIError):
+    """An OCI image layout is missing, malformed or lacks the requested tag."""
+
+
+class FormatError(ArtifactdError):
+    """A layer could not be read or converted."""
+
+
+class CorruptLayerError(FormatError):
+    """The layer's compressed stream or tar archive is damaged."""
+
+
+class UnsafeLayerError(FormatError):
+    """The layer would escape its root, or decompresses past the size limit."""
+
+
+class UnsupportedLayerError(FormatError):
+    """The layer is well formed but uses something artifactd cannot convert."""
+
+
+class RegistryError(ArtifactdError):
+    """A registry request failed, or the embedded registry refused one."""
+
+
+class ConfigError(ArtifactdError):
+    """Settings are invalid; raised at start-up with a message naming the field."""
