@@ -11,6 +11,11 @@
      |    +-- UnsupportedLayerError a well-formed layer artifactd cannot convert
      +-- RegistryError             talking to, or serving, a registry (registry/)
      +-- ConfigError               invalid settings, reported at start-up
+     +-- StoreError                a stored record is missing, taken or in the wrong state
+     |    +-- RecordNotFoundError   the named record does not exist
+     |    +-- RecordExistsError     the unique name or scope is already taken
+     |    +-- InvalidStateError     the record's state forbids the transition
+     +-- ApiError                  an OpenAPI request was refused (openapi/)
 
 This module imports nothing of ours, so every layer of the package may use it.
 Foreign exceptions (zlib, tarfile, httpx, SQLAlchemy) are translated into these
@@ -60,3 +65,23 @@ class RegistryError(ArtifactdError):
 
 class ConfigError(ArtifactdError):
     """Settings are invalid; raised at start-up with a message naming the field."""
+
+
+class StoreError(ArtifactdError):
+    """A stored record is missing, already exists, or is in the wrong state."""
+
+
+class RecordNotFoundError(StoreError):
+    """The named record (rule, task, repository, ...) does not exist."""
+
+
+class RecordExistsError(StoreError):
+    """A record with the same unique name or scope already exists."""
+
+
+class InvalidStateError(StoreError):
+    """The record's state does not allow the requested transition."""
+
+
+class ApiError(ArtifactdError):
+    """The OpenAPI refused a request; carries the catalog code and HTTP status."""
