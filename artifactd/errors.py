@@ -11,7 +11,7 @@
      |    +-- UnsupportedLayerError a well-formed layer artifactd cannot convert
      +-- RegistryError             talking to, or serving, a registry (registry/)
      +-- ConfigError               invalid settings, reported at start-up
-     +-- StoreError                a stored record is missing, taken or in the wrong state
+     +-- StoreError                a record is missing, taken or in the wrong state
      |    +-- RecordNotFoundError   the named record does not exist
      |    +-- RecordExistsError     the unique name or scope is already taken
      |    +-- InvalidStateError     the record's state forbids the transition
