@@ -21,9 +21,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="artifactd",
         description="Container registry with accelerated-image builds.",
     )
-    parser.add_argument("--version", action="version", version=f"artifactd {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"artifactd {__version__}"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+    for module_info in sorted(
+        pkgutil.iter_modules(commands.__path__), key=lambda m: m.name
+    ):
         if module_info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{commands.__name__}.{module_info.name}")

@@ -1,7 +1,12 @@
 """The OCI data model: digests, descriptors, manifests, indexes, configs,
 references and image layouts. Pure: no logging, no network, no database."""
 
-from artifactd.oci.digest import Digester, VerifyingReader, sha256_digest, validate_digest
+from artifactd.oci.digest import (
+    Digester,
+    VerifyingReader,
+    sha256_digest,
+    validate_digest,
+)
 from artifactd.oci.layout import Layout, LayoutWriter, init_layout
 from artifactd.oci.model import (
     Descriptor,

@@ -100,7 +100,9 @@ class VerifyingReader:
             )
         actual = self._digester.digest()
         if actual != self._expected:
-            raise DigestError(f"content digest {actual} does not match {self._expected}")
+            raise DigestError(
+                f"content digest {actual} does not match {self._expected}"
+            )
         self._checked = True
 
     def close(self) -> None:

@@ -29,8 +29,16 @@ def blob_path(root: Path, digest: str) -> Path:
     return root / "blobs" / algorithm / digest_hex(digest)
 
 
+def _file_mode() -> int:
+    """0644 less the process umask: what an ordinary file write would give."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask & ~0o111 | 0o400
+
+
 def _fsync_replace(tmp: Path, target: Path) -> None:
     with open(tmp, "rb+") as handle:
+        os.fchmod(handle.fileno(), _file_mode())
         os.fsync(handle.fileno())
     os.replace(tmp, target)
 
@@ -82,7 +90,8 @@ class Layout:
                     return desc
             if self.has_blob(digest):
                 raise LayoutError(
-                    f"{self.root}: {digest} is a blob, not a manifest listed in index.json"
+                    f"{self.root}: {digest} is a blob, "
+                    "not a manifest listed in index.json"
                 )
             raise LayoutError(f"{self.root}: no manifest {digest}")
         if tag:
@@ -138,12 +147,18 @@ class Layout:
     def update_index(self, tag: str, desc: Descriptor) -> None:
         """Point ``tag`` at ``desc`` (or add an untagged entry), atomically."""
         index = self.index()
-        entry = Descriptor(desc.media_type, desc.digest, desc.size,
-                           dict(desc.annotations), desc.platform)
+        entry = Descriptor(
+            desc.media_type,
+            desc.digest,
+            desc.size,
+            dict(desc.annotations),
+            desc.platform,
+        )
         if tag:
             entry.annotations[mt.ANNOTATION_REF_NAME] = tag
             index.manifests = [
-                d for d in index.manifests
+                d
+                for d in index.manifests
                 if d.annotations.get(mt.ANNOTATION_REF_NAME) != tag
             ]
         else:
@@ -157,6 +172,7 @@ class Layout:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
+                os.fchmod(handle.fileno(), _file_mode())
                 os.fsync(handle.fileno())
             os.replace(tmp, self.root / name)
         except BaseException:
@@ -171,7 +187,9 @@ def init_layout(root: str | os.PathLike[str]) -> Layout:
     (path / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
     marker = path / "oci-layout"
     if not marker.exists():
-        marker.write_bytes(canonical_json({"imageLayoutVersion": mt.OCI_LAYOUT_VERSION}))
+        marker.write_bytes(
+            canonical_json({"imageLayoutVersion": mt.OCI_LAYOUT_VERSION})
+        )
     if not (path / "index.json").exists():
         (path / "index.json").write_bytes(Index(mt.OCI_INDEX, []).to_bytes())
     return Layout(path)
@@ -191,7 +209,9 @@ class LayoutWriter:
         self.root = Path(root)
         parent = self.root.resolve().parent
         parent.mkdir(parents=True, exist_ok=True)
-        self._staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{self.root.name}.staging-"))
+        self.staging = Path(
+            tempfile.mkdtemp(dir=parent, prefix=f".{self.root.name}.staging-")
+        )
         self._staged: dict[str, Path] = {}
 
     def __enter__(self) -> LayoutWriter:
@@ -206,7 +226,7 @@ class LayoutWriter:
 
     def temp_file(self) -> tuple[BinaryIO, Path]:
         """An open file in the staging folder, for a blob of unknown digest."""
-        fd, name = tempfile.mkstemp(dir=self._staging, prefix=".blob-")
+        fd, name = tempfile.mkstemp(dir=self.staging, prefix=".blob-")
         return os.fdopen(fd, "wb"), Path(name)
 
     def add_file(self, path: Path, digest: str) -> None:
@@ -215,7 +235,7 @@ class LayoutWriter:
         if self.has_blob(digest):
             path.unlink(missing_ok=True)
             return
-        target = self._staging / digest.replace(":", "-")
+        target = self.staging / digest.replace(":", "-")
         os.replace(path, target)
         self._staged[digest] = target
 
@@ -265,5 +285,65 @@ class LayoutWriter:
         return layout
 
     def abort(self) -> None:
-        shutil.rmtree(self._staging, ignore_errors=True)
+        shutil.rmtree(self.staging, ignore_errors=True)
         self._staged.clear()
+
+
+class LayoutSource:
+    """Reads images from a layout: the converter's source side."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    def get_manifest(self, reference: str) -> tuple[bytes, str]:
+        """Manifest bytes and media type for a tag or digest ("" = the only one)."""
+        if reference.startswith("sha256:") or reference.startswith("sha512:"):
+            desc = self._by_digest(reference)
+        else:
+            desc = self.layout.resolve(tag=reference)
+        return self.layout.read_blob(desc), desc.media_type
+
+    def _by_digest(self, digest: str) -> Descriptor:
+        for desc in self.layout.index().manifests:
+            if desc.digest == digest:
+                return desc
+        # A child manifest of an index is a blob, not an index.json entry.
+        size = self.layout.blob_size(digest) if self.layout.has_blob(digest) else -1
+        if size < 0:
+            raise LayoutError(f"{self.layout.root}: no manifest {digest}")
+        return Descriptor("", digest, size)
+
+    def open_blob(self, desc: Descriptor) -> BinaryIO:
+        return self.layout.open_blob(desc.digest)
+
+
+class LayoutSink:
+    """Writes images into a layout, atomically: nothing shows until commit."""
+
+    def __init__(self, root: str | os.PathLike[str], tag: str = "") -> None:
+        self._writer = LayoutWriter(root)
+        self._tag = tag
+        self._tags: list[tuple[str, Descriptor]] = []
+        self.work_dir = self._writer.staging
+
+    def has_blob(self, digest: str) -> bool:
+        return self._writer.has_blob(digest)
+
+    def put_blob_stream(self, stream: BinaryIO, desc: Descriptor) -> None:
+        self._writer.add_stream(stream, desc)
+
+    def put_blob_file(self, path: Path, desc: Descriptor) -> None:
+        self._writer.add_file(path, desc.digest)
+
+    def put_manifest(self, reference: str, data: bytes, media_type: str) -> str:
+        desc = Descriptor.for_bytes(media_type, data)
+        self._writer.add_bytes(data, desc.digest)
+        if reference:
+            self._tags.append((reference, desc))
+        return desc.digest
+
+    def commit(self) -> Layout:
+        return self._writer.commit(self._tags)
+
+    def abort(self) -> None:
+        self._writer.abort()

@@ -109,13 +109,22 @@ class Descriptor:
         if not isinstance(annotations, dict):
             raise OCIError(f"descriptor {digest} has invalid annotations")
         platform = obj.get("platform")
-        known = {"mediaType", "digest", "size", "annotations", "platform", "artifactType"}
+        known = {
+            "mediaType",
+            "digest",
+            "size",
+            "annotations",
+            "platform",
+            "artifactType",
+        }
         return cls(
             media_type=media_type,
             digest=digest,
             size=size,
             annotations={str(k): str(v) for k, v in annotations.items()},
-            platform=Platform.from_json(platform) if isinstance(platform, dict) else None,
+            platform=Platform.from_json(platform)
+            if isinstance(platform, dict)
+            else None,
             artifact_type=str(obj.get("artifactType", "")),
             extra={k: v for k, v in obj.items() if k not in known},
         )
