@@ -9,6 +9,7 @@
      |    +-- CorruptLayerError     compressed stream or tar archive is damaged
      |    +-- UnsafeLayerError      the layer escapes its root or decompresses too far
      |    +-- UnsupportedLayerError a well-formed layer artifactd cannot convert
+     +-- ConversionCanceled        a conversion was stopped on request
      +-- RegistryError             talking to, or serving, a registry (registry/)
      +-- ConfigError               invalid settings, reported at start-up
      +-- StoreError                a record is missing, taken or in the wrong state
@@ -57,6 +58,10 @@ class UnsafeLayerError(FormatError):
 
 class UnsupportedLayerError(FormatError):
     """The layer is well formed but uses something artifactd cannot convert."""
+
+
+class ConversionCanceled(ArtifactdError):
+    """A conversion was stopped on request before it finished."""
 
 
 class RegistryError(ArtifactdError):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from artifactd.errors import FormatError, OCIError
+from artifactd.errors import ConversionCanceled, FormatError, OCIError
 from artifactd.formats.estargz import BuildOptions, build_estargz
 from artifactd.oci import mediatypes as mt
 from artifactd.oci.digest import VerifyingReader
@@ -52,6 +52,21 @@ class ImageSink(Protocol):
     def put_manifest(self, reference: str, data: bytes, media_type: str) -> str:
         """Store a manifest; tag it when ``reference`` is a tag. Returns its digest."""
         ...
+
+
+class LayerCache(Protocol):
+    """Converted layers remembered across runs, keyed by source layer digest
+    and :meth:`BuildOptions.cache_key`, so shared base layers convert once."""
+
+    def get(
+        self, source_digest: str, options_key: str
+    ) -> tuple[Descriptor, str] | None:
+        """The converted layer's descriptor and diff_id, if known."""
+        ...
+
+    def put(
+        self, source_digest: str, options_key: str, converted: Descriptor, diff_id: str
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -96,12 +111,16 @@ class ImageConverter:
         options: ConvertOptions | None = None,
         progress: ProgressCallback | None = None,
         work_dir: str | os.PathLike[str] | None = None,
+        cache: LayerCache | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.source = source
         self.sink = sink
         self.options = options or ConvertOptions()
         self._progress = progress
         self._work_dir = work_dir
+        self._cache = cache
+        self._cancel = cancel or threading.Event()
         self._layers: dict[str, Future[_Converted]] = {}
         self._lock = threading.Lock()
         self._compress_pool = ThreadPoolExecutor(
@@ -217,14 +236,37 @@ class ImageConverter:
             return future
 
     def _convert_layer(self, layer: Descriptor, diff_id: str) -> _Converted:
+        self._check_canceled()
         if layer.media_type not in mt.CONVERTIBLE_LAYER_TYPES or _is_estargz(layer):
             return self._copy_layer(layer, diff_id)
+        cached = self._cached(layer)
+        if cached is not None:
+            return cached
         try:
-            return self._build_layer(layer, diff_id)
+            converted = self._build_layer(layer, diff_id)
         except FormatError as exc:
             raise type(exc)(f"layer {layer.digest}: {exc}") from exc
         except OCIError as exc:
             raise FormatError(f"layer {layer.digest}: {exc}") from exc
+        if self._cache is not None:
+            key = self.options.build.cache_key()
+            self._cache.put(layer.digest, key, converted.descriptor, converted.diff_id)
+        return converted
+
+    def _cached(self, layer: Descriptor) -> _Converted | None:
+        """A conversion of this layer with these options that the sink holds."""
+        if self._cache is None:
+            return None
+        found = self._cache.get(layer.digest, self.options.build.cache_key())
+        if found is None or not self.sink.has_blob(found[0].digest):
+            return None
+        desc, diff_id = found
+        self._report(LayerEvent(layer.digest, layer.size, layer.size, True, desc))
+        return _Converted(desc, diff_id)
+
+    def _check_canceled(self) -> None:
+        if self._cancel.is_set():
+            raise ConversionCanceled("conversion canceled")
 
     def _copy_layer(self, layer: Descriptor, diff_id: str) -> _Converted:
         if not self.sink.has_blob(layer.digest):
@@ -241,6 +283,7 @@ class ImageConverter:
 
         def on_read(n: int) -> None:
             nonlocal done
+            self._check_canceled()
             done += n
             self._report(LayerEvent(layer.digest, done, layer.size))
 
@@ -297,7 +340,15 @@ def convert_image(
     options: ConvertOptions | None = None,
     progress: ProgressCallback | None = None,
     work_dir: str | os.PathLike[str] | None = None,
+    cache: LayerCache | None = None,
+    cancel: threading.Event | None = None,
 ) -> Descriptor:
-    """Convert one image; the result is tagged ``target_tag`` in the sink."""
-    with ImageConverter(source, sink, options, progress, work_dir) as converter:
+    """Convert one image; the result is tagged ``target_tag`` in the sink.
+
+    Setting ``cancel`` stops the run at the next block of source bytes, raising
+    :class:`ConversionCanceled`; nothing is tagged then.
+    """
+    with ImageConverter(
+        source, sink, options, progress, work_dir, cache, cancel
+    ) as converter:
         return converter.convert(reference, target_tag)

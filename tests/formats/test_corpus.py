@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from artifactd.cli import main
+from artifactd.errors import ConversionCanceled
 from artifactd.formats.estargz import EStargzReader, FileRandomAccess
+from artifactd.formats.image import ConvertOptions, convert_image
 from artifactd.oci import mediatypes as mt
-from artifactd.oci.layout import Layout, blob_path
+from artifactd.oci.layout import Layout, LayoutSink, LayoutSource, blob_path
 from tests.formats.conftest import (
     config_of,
     image_manifests,
@@ -208,3 +212,67 @@ def test_prioritized_files_come_before_the_landmark(corpus_dir, tmp_path, estarg
         config.diff_ids[0],
     )
     assert report["prefetch_landmark"] and not report["no_prefetch_landmark"]
+
+
+class MemoryCache:
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], tuple] = {}
+
+    def get(self, source_digest, options_key):
+        return self.entries.get((source_digest, options_key))
+
+    def put(self, source_digest, options_key, converted, diff_id):
+        self.entries[(source_digest, options_key)] = (converted, diff_id)
+
+
+def test_shared_base_layer_is_converted_once_across_images(corpus_dir, tmp_path):
+    """debian and pyapp share their base layer: the second run reuses it."""
+    cache, events = MemoryCache(), []
+    dest = tmp_path / "shared"
+    for image, tag in (("debian", "bookworm"), ("pyapp", "latest")):
+        sink = LayoutSink(dest)
+        convert_image(
+            LayoutSource(Layout.open(corpus_dir / image)),
+            sink,
+            tag,
+            tag,
+            ConvertOptions(),
+            events.append,
+            sink.work_dir,
+            cache,
+        )
+        sink.commit()
+    built = [e.digest for e in events if e.finished and e.seconds]
+    reused = [e.digest for e in events if e.finished and not e.seconds]
+    base = image_manifests(Layout.open(corpus_dir / "debian"), "bookworm")[0]
+    assert built.count(base.layers[0].digest) == 1
+    assert reused == [base.layers[0].digest]
+    layout = Layout.open(dest)
+    [deb] = image_manifests(layout, "bookworm")
+    [app] = image_manifests(layout, "latest")
+    assert app.layers[0].digest == deb.layers[0].digest
+
+
+def test_cancel_stops_the_conversion_and_tags_nothing(corpus_dir, tmp_path):
+    cancel = threading.Event()
+
+    def progress(event):
+        if event.done > 4 << 20:
+            cancel.set()
+
+    sink = LayoutSink(tmp_path / "canceled")
+    started = time.monotonic()
+    with pytest.raises(ConversionCanceled):
+        convert_image(
+            LayoutSource(Layout.open(corpus_dir / "debian")),
+            sink,
+            "bookworm",
+            "x",
+            ConvertOptions(),
+            progress,
+            sink.work_dir,
+            cancel=cancel,
+        )
+    sink.abort()
+    assert time.monotonic() - started < 2
+    assert not (tmp_path / "canceled").exists()

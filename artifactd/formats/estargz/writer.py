@@ -70,6 +70,14 @@ class BuildOptions:
         if self.chunk_size < 1:
             raise ValueError(f"chunk size must be positive, not {self.chunk_size}")
 
+    def cache_key(self) -> str:
+        """Identifies the output these options give for a given source layer
+        (the size limit only refuses layers, so it is left out)."""
+        text = "\n".join(
+            ["estargz", str(self.level), str(self.chunk_size), *self.prioritized_files]
+        )
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
 
 @dataclass
 class LayerResult:
