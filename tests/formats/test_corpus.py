@@ -276,3 +276,39 @@ def test_cancel_stops_the_conversion_and_tags_nothing(corpus_dir, tmp_path):
     sink.abort()
     assert time.monotonic() - started < 2
     assert not (tmp_path / "canceled").exists()
+
+
+def test_platform_selection_keeps_only_the_chosen_manifest(corpus_dir, tmp_path):
+    dest = tmp_path / "arm"
+    status = main(
+        [
+            "convert",
+            "--progress",
+            "none",
+            "--platform",
+            "linux/arm64",
+            f"oci:{corpus_dir / 'multiarch'}:latest",
+            f"oci:{dest}:arm",
+        ]
+    )
+    assert status == 0
+    index = json.loads(
+        Layout.open(dest).read_blob(Layout.open(dest).resolve(tag="arm"))
+    )
+    assert [m["platform"]["architecture"] for m in index["manifests"]] == ["arm64"]
+    assert index["manifests"][0]["platform"]["variant"] == "v8"
+
+
+def test_unknown_platform_is_reported(corpus_dir, tmp_path, capsys):
+    status = main(
+        [
+            "convert",
+            "--platform",
+            "linux/s390x",
+            f"oci:{corpus_dir / 'multiarch'}:latest",
+            f"oci:{tmp_path / 'o'}",
+        ]
+    )
+    assert status == 1
+    assert "no manifest for linux/s390x" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
