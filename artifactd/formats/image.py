@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from artifactd.errors import ConversionCanceled, FormatError, OCIError
 from artifactd.formats.estargz import BuildOptions, build_estargz
@@ -34,6 +34,7 @@ from artifactd.oci.model import (
 )
 
 
+@runtime_checkable
 class ImageSource(Protocol):
     def get_manifest(self, reference: str) -> tuple[bytes, str]:
         """Manifest (or index) bytes and media type, by tag or digest."""
@@ -113,6 +114,7 @@ class ImageConverter:
         work_dir: str | os.PathLike[str] | None = None,
         cache: LayerCache | None = None,
         cancel: threading.Event | None = None,
+        compress_pool: ThreadPoolExecutor | None = None,
     ) -> None:
         self.source = source
         self.sink = sink
@@ -121,9 +123,14 @@ class ImageConverter:
         self._work_dir = work_dir
         self._cache = cache
         self._cancel = cancel or threading.Event()
+        #: Every image manifest this run wrote, in order.
+        self.manifests_written: list[Manifest] = []
         self._layers: dict[str, Future[_Converted]] = {}
         self._lock = threading.Lock()
-        self._compress_pool = ThreadPoolExecutor(
+        # A pool handed in is shared with other runs (a build service's workers)
+        # and outlives this one.
+        self._own_compress_pool = compress_pool is None
+        self._compress_pool = compress_pool or ThreadPoolExecutor(
             self.options.compress_workers, thread_name_prefix="estargz-compress"
         )
         self._layer_pool = ThreadPoolExecutor(
@@ -132,7 +139,8 @@ class ImageConverter:
 
     def close(self) -> None:
         self._layer_pool.shutdown(wait=True, cancel_futures=True)
-        self._compress_pool.shutdown(wait=True, cancel_futures=True)
+        if self._own_compress_pool:
+            self._compress_pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> ImageConverter:
         return self
@@ -168,6 +176,7 @@ class ImageConverter:
             raw={k: v for k, v in index.raw.items() if k != "subject"},
         )
         data = result.to_bytes()
+        self._check_canceled()
         digest = self.sink.put_manifest(target_tag, data, mt.OCI_INDEX)
         return Descriptor(mt.OCI_INDEX, digest, len(data))
 
@@ -205,7 +214,9 @@ class ImageConverter:
             raw={k: v for k, v in manifest.raw.items() if k != "subject"},
         )
         data = result.to_bytes()
+        self._check_canceled()
         digest = self.sink.put_manifest(target_tag, data, mt.OCI_MANIFEST)
+        self.manifests_written.append(result)
         return Descriptor(mt.OCI_MANIFEST, digest, len(data))
 
     def _read_small_blob(self, desc: Descriptor) -> bytes:
@@ -342,6 +353,7 @@ def convert_image(
     work_dir: str | os.PathLike[str] | None = None,
     cache: LayerCache | None = None,
     cancel: threading.Event | None = None,
+    compress_pool: ThreadPoolExecutor | None = None,
 ) -> Descriptor:
     """Convert one image; the result is tagged ``target_tag`` in the sink.
 
@@ -349,6 +361,6 @@ def convert_image(
     :class:`ConversionCanceled`; nothing is tagged then.
     """
     with ImageConverter(
-        source, sink, options, progress, work_dir, cache, cancel
+        source, sink, options, progress, work_dir, cache, cancel, compress_pool
     ) as converter:
         return converter.convert(reference, target_tag)
