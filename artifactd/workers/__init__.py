@@ -1,0 +1,1 @@
+"""Executing build tasks: the in-process worker pool (the default)."""
