@@ -44,6 +44,10 @@ class ImageSource(Protocol):
 
 
 class ImageSink(Protocol):
+    """Where converted images go. A sink may also offer
+    ``mount_blob(desc) -> bool``, linking a blob it stores for another
+    repository, so cached conversions are reused across repositories."""
+
     def has_blob(self, digest: str) -> bool: ...
 
     def put_blob_stream(self, stream: BinaryIO, desc: Descriptor) -> None: ...
@@ -269,9 +273,15 @@ class ImageConverter:
         if self._cache is None:
             return None
         found = self._cache.get(layer.digest, self.options.build.cache_key())
-        if found is None or not self.sink.has_blob(found[0].digest):
+        if found is None:
             return None
         desc, diff_id = found
+        if not self.sink.has_blob(desc.digest):
+            # A registry keeps blobs once for all repositories: a sink that can
+            # link one it holds elsewhere (a cross-repository mount) says so.
+            mount = getattr(self.sink, "mount_blob", None)
+            if mount is None or not mount(desc):
+                return None
         self._report(LayerEvent(layer.digest, layer.size, layer.size, True, desc))
         return _Converted(desc, diff_id)
 
