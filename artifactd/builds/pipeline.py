@@ -58,6 +58,10 @@ class BuildOutcome:
     target: ImageSummary
     seconds: float
     convert_seconds: float
+    #: Layers this build converted itself (not copied, not reused).
+    layers_converted: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
 
 
 def summarize(source: ImageSource, reference: str) -> ImageSummary:
@@ -90,7 +94,9 @@ class _LayerLog:
         self._done = 0
         self._lock = threading.Lock()
         self.convert_seconds = 0.0
-        self.output_size = 0
+        self.converted = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
 
     def __call__(self, event: LayerEvent) -> None:
         if not event.finished or event.converted is None:
@@ -98,8 +104,11 @@ class _LayerLog:
         with self._lock:
             self._done += 1
             number = self._done
-            self.convert_seconds += event.seconds
-            self.output_size += event.converted.size
+            if event.seconds:
+                self.convert_seconds += event.seconds
+                self.converted += 1
+                self.bytes_in += event.total
+                self.bytes_out += event.converted.size
         if event.seconds:
             what = (
                 f"converted to eStargz {_mb(event.total)} -> "

@@ -26,6 +26,7 @@ from artifactd.errors import (
 )
 from artifactd.formats.estargz import BuildOptions
 from artifactd.formats.image import ImageSink, ImageSource, LayerCache
+from artifactd.metrics import Metrics
 from artifactd.store import builds, repositories
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class BuildService:
         compress_pool: ThreadPoolExecutor | None = None,
         work_dir: str | None = None,
         retry: RetryPolicy = RetryPolicy(),
+        metrics: Metrics | None = None,
     ) -> None:
         self._sessions = sessions
         self._open = open_repository
@@ -73,6 +75,7 @@ class BuildService:
         self._pool = compress_pool
         self._work_dir = work_dir
         self._retry = retry
+        self._metrics = metrics
 
     def __call__(self, task_id: str, cancel: threading.Event) -> None:
         """Run one claimed (BUILDING) task to its end."""
@@ -173,6 +176,12 @@ class BuildService:
             except InvalidStateError:
                 log.info("task_finished_after_cancel task_id=%s", task_id)
                 return
+        if self._metrics is not None:
+            self._metrics.builds_finished.labels(builds.SUCCESS).inc()
+            self._metrics.build_seconds.observe(outcome.seconds)
+            self._metrics.layers_converted.inc(outcome.layers_converted)
+            self._metrics.layer_bytes.labels("in").inc(outcome.bytes_in)
+            self._metrics.layer_bytes.labels("out").inc(outcome.bytes_out)
         log.info(
             "task_succeeded task_id=%s seconds=%.1f convert_seconds=%.1f",
             task_id,
@@ -190,4 +199,6 @@ class BuildService:
             except InvalidStateError:
                 return
             builds.append_log(session, task_id, f"Build failed: {reason}")
+        if self._metrics is not None:
+            self._metrics.builds_finished.labels(builds.FAILED).inc()
         log.info("task_failed task_id=%s reason=%s", task_id, reason)

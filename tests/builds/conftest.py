@@ -13,6 +13,7 @@ import pytest
 from artifactd.builds.cache import StoreLayerCache
 from artifactd.builds.service import BuildService
 from artifactd.builds.triggers import BuildTrigger
+from artifactd.metrics import Metrics
 from artifactd.oci.digest import Digester
 from artifactd.oci.layout import Layout, LayoutSource, blob_path, init_layout
 from artifactd.oci.model import Descriptor

@@ -32,6 +32,10 @@ def test_a_push_with_a_rule_builds_the_accelerated_tag(world, corpus_dir):
     for manifest in image_manifests(layout, "latest"):
         assert any(manifest.layers[0].digest in line for line in logs)
     assert logs[-1].startswith("Build succeeded")
+    scraped = world.metrics.render().decode()
+    assert 'artifactd_builds_finished_total{status="SUCCESS"} 1.0' in scraped
+    assert 'artifactd_build_tasks{status="SUCCESS"} 1.0' in scraped
+    assert "artifactd_layers_converted_total 2.0" in scraped
 
 
 def test_a_repush_of_the_same_digest_reuses_the_result(world, corpus_dir):
