@@ -77,11 +77,13 @@ class BuildWorld:
         self.sessions = session_factory(self.engine)
         with self.sessions.begin() as session:
             self.instance_id = repositories.ensure_instance(session, "test", "local").id
+        self.metrics = Metrics(self.sessions)
         self.service = BuildService(
             self.sessions,
             self.open,
             cache=StoreLayerCache(self.sessions),
             work_dir=str(root),
+            metrics=self.metrics,
         )
         self.pool = WorkerPool(self.sessions, self.service, size=2, poll_seconds=0.1)
         self.trigger = BuildTrigger(
