@@ -176,18 +176,23 @@ class BuildService:
             except InvalidStateError:
                 log.info("task_finished_after_cancel task_id=%s", task_id)
                 return
-        if self._metrics is not None:
-            self._metrics.builds_finished.labels(builds.SUCCESS).inc()
-            self._metrics.build_seconds.observe(outcome.seconds)
-            self._metrics.layers_converted.inc(outcome.layers_converted)
-            self._metrics.layer_bytes.labels("in").inc(outcome.bytes_in)
-            self._metrics.layer_bytes.labels("out").inc(outcome.bytes_out)
+            # Counted before the commit, so whoever sees SUCCESS sees the counts.
+            self._count_success(outcome)
         log.info(
             "task_succeeded task_id=%s seconds=%.1f convert_seconds=%.1f",
             task_id,
             outcome.seconds,
             outcome.convert_seconds,
         )
+
+    def _count_success(self, outcome: BuildOutcome) -> None:
+        if self._metrics is None:
+            return
+        self._metrics.builds_finished.labels(builds.SUCCESS).inc()
+        self._metrics.build_seconds.observe(outcome.seconds)
+        self._metrics.layers_converted.inc(outcome.layers_converted)
+        self._metrics.layer_bytes.labels("in").inc(outcome.bytes_in)
+        self._metrics.layer_bytes.labels("out").inc(outcome.bytes_out)
 
     def _fail(self, task_id: str, task_log: TaskLog, reason: str) -> None:
         with self._sessions.begin() as session:
@@ -199,6 +204,6 @@ class BuildService:
             except InvalidStateError:
                 return
             builds.append_log(session, task_id, f"Build failed: {reason}")
-        if self._metrics is not None:
-            self._metrics.builds_finished.labels(builds.FAILED).inc()
+            if self._metrics is not None:
+                self._metrics.builds_finished.labels(builds.FAILED).inc()
         log.info("task_failed task_id=%s reason=%s", task_id, reason)
