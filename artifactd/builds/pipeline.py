@@ -193,7 +193,13 @@ def run_build(
         f"{_mb(target_summary.size)} (source {_mb(source_summary.size)})"
     )
     return BuildOutcome(
-        source_summary, target_summary, seconds, layer_log.convert_seconds
+        source_summary,
+        target_summary,
+        seconds,
+        layer_log.convert_seconds,
+        layer_log.converted,
+        layer_log.bytes_in,
+        layer_log.bytes_out,
     )
 
 
