@@ -1,0 +1,61 @@
+"""The database: declarative base, engine and session factory.
+
+SQLite in the data directory by default (WAL journal, foreign keys on, a busy
+timeout so concurrent writers wait instead of failing); any SQLAlchemy URL,
+such as PostgreSQL, for scale-out deployments.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+DATABASE_FILE = "artifactd.db"
+
+
+class Base(DeclarativeBase):
+    """Base class of every model in the store."""
+
+
+def sqlite_url(data_dir: str | os.PathLike[str]) -> str:
+    """The URL of the SQLite database inside ``data_dir``."""
+    return f"sqlite:///{Path(data_dir) / DATABASE_FILE}"
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite connections get WAL and foreign keys."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False})
+    event.listen(engine, "connect", _configure_sqlite)
+    return engine
+
+
+def _configure_sqlite(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every table that does not exist yet (models are imported here)."""
+    from artifactd.store import (  # noqa: F401
+        builds,
+        keys,
+        layer_cache,
+        leases,
+        repositories,
+    )
+
+    Base.metadata.create_all(engine)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions whose objects stay readable after commit."""
+    return sessionmaker(engine, expire_on_commit=False)
