@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -160,7 +159,10 @@ def _child(path: Path, out: Path, args: argparse.Namespace) -> int:
         build_estargz(
             source, sink, BuildOptions(level=args.level, chunk_size=args.chunk_size)
         )
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    # VmHWM, not ru_maxrss: the latter keeps the forking parent's size across exec.
+    with open("/proc/self/status") as status:
+        peak = next(line for line in status if line.startswith("VmHWM:"))
+    print(int(peak.split()[1]) / 1024)
     return 0
 
 
