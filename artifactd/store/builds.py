@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import secrets
-import string
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +41,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from artifactd.errors import InvalidStateError, RecordExistsError, RecordNotFoundError
 from artifactd.store.db import Base
+from artifactd.store.repositories import new_id
 
 PENDING = "PENDING"
 BUILDING = "BUILDING"
@@ -63,15 +62,9 @@ SCOPE_REPOSITORY = "REPOSITORY"
 SCOPE_NAMESPACE = "NAMESPACE"
 TARGET_SUFFIX = "_accelerated"
 
-_ID_ALPHABET = string.ascii_lowercase + string.digits
 # A priority file lists paths to prefetch; thousands are plenty, and the cap
 # keeps one rule from bloating every task row.
 MAX_PRIORITY_PATHS = 4096
-
-
-def new_id(prefix: str, length: int = 16) -> str:
-    """An id in ACR's shape: a prefix, then lower-case letters and digits."""
-    return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
 
 
 def target_tag(source_tag: str) -> str:

@@ -59,3 +59,22 @@ def create_schema(engine: Engine) -> None:
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions whose objects stay readable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def open_data_dir(data_dir: str | os.PathLike[str]) -> sessionmaker[Session]:
+    """Sessions on the SQLite store of ``data_dir``, creating it on first use.
+
+    The folder is made readable by the service user only (0700) and the
+    database file 0600 (SQLite gives its journal files the same mode), since
+    it holds the access key secrets.
+    """
+    path = Path(data_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    database = path / DATABASE_FILE
+    if not database.exists():
+        database.touch(mode=0o600)
+    database.chmod(0o600)
+    engine = create_db_engine(sqlite_url(path))
+    create_schema(engine)
+    return session_factory(engine)

@@ -1,0 +1,221 @@
+"""The ASGI app that answers the RPC API on ``/`` (GET and POST).
+
+Each request goes through the same steps, in this order, and stops at the
+first refusal: decode, authenticate (signature, time, nonce), check version
+and action, validate parameters against the action table, check the
+instance, run the handler in one database transaction, render. A refused
+request therefore never reaches a handler and changes nothing; a handler that
+fails rolls its transaction back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from artifactd.errors import ArtifactdError, RegistryError
+from artifactd.openapi.actions import ACTIONS
+from artifactd.openapi.errors import (
+    BusinessError,
+    GatewayError,
+    missing_parameter,
+)
+from artifactd.openapi.handlers import HANDLERS, Context
+from artifactd.openapi.protocol import MAX_BODY_BYTES, RpcRequest, build_request
+from artifactd.openapi.render import (
+    JSON_CONTENT_TYPE,
+    XML_CONTENT_TYPE,
+    render_json,
+    render_xml,
+)
+from artifactd.openapi.services import ApiServices
+from artifactd.openapi.signing import SignatureVerifier
+from artifactd.openapi.throttle import RateLimiter
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2018-12-01"
+DEFAULT_HOST_ID = "artifactd"
+
+
+def create_api_app(
+    services: ApiServices,
+    verifier: SignatureVerifier | None = None,
+    rate_limiter: RateLimiter | None = None,
+    host_id: str = DEFAULT_HOST_ID,
+) -> Starlette:
+    """Build the API app.
+
+    ``services`` gives the handlers their store and registry; ``verifier``
+    defaults to one over ``services.lookup_secret`` with an in-memory nonce
+    cache; ``rate_limiter`` (per access key) is off unless given.
+    """
+    api = _Api(
+        services,
+        verifier or SignatureVerifier(services.lookup_secret),
+        rate_limiter,
+        host_id,
+    )
+    missing = sorted(set(ACTIONS) - set(HANDLERS))
+    if missing:
+        raise ArtifactdError(f"actions without a handler: {', '.join(missing)}")
+    routes = [
+        Route("/", api.endpoint, methods=["GET", "POST"]),
+        Route("/-/ping", _ping, methods=["GET"]),
+    ]
+    return Starlette(routes=routes)
+
+
+async def _ping(request: Request) -> Response:
+    """A no-op answer: liveness probes, and the benchmark's baseline."""
+    return PlainTextResponse("ok")
+
+
+class _Api:
+    def __init__(
+        self,
+        services: ApiServices,
+        verifier: SignatureVerifier,
+        rate_limiter: RateLimiter | None,
+        host_id: str,
+    ) -> None:
+        self.services = services
+        self.verifier = verifier
+        self.rate_limiter = rate_limiter
+        self.host_id = host_id
+
+    async def endpoint(self, request: Request) -> Response:
+        started = time.perf_counter()
+        request_id = str(uuid.uuid4()).upper()
+        rpc: RpcRequest | None = None
+        try:
+            rpc = await self._read(request)
+            body = await self._answer(rpc)
+            response = self._success(rpc, request_id, body)
+            code = "success"
+        except BusinessError as exc:
+            response = self._in_band(rpc, request_id, exc)
+            code = exc.code
+        except GatewayError as exc:
+            response = self._gateway_error(request_id, exc)
+            code = exc.code
+        except Exception:
+            log.exception("api_internal_error request_id=%s", request_id)
+            response = self._gateway_error(request_id, GatewayError("InternalError"))
+            code = "InternalError"
+        log.info(
+            "api_request action=%s code=%s status=%d ms=%.2f request_id=%s",
+            rpc.action if rpc else None,
+            code,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+            request_id,
+        )
+        return response
+
+    async def _read(self, request: Request) -> RpcRequest:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            raise GatewayError("RequestEntityTooLarge", detail=str(MAX_BODY_BYTES))
+        body = await request.body()
+        scope = request.scope
+        return build_request(
+            scope["method"],
+            scope["path"],
+            scope.get("query_string", b""),
+            scope["headers"],
+            body,
+        )
+
+    async def _answer(self, rpc: RpcRequest) -> dict[str, Any]:
+        access_key_id = self.verifier.verify(rpc)
+        if self.rate_limiter is not None:
+            self.rate_limiter.acquire(access_key_id)
+        action = self._action(rpc)
+        params = action.validate(rpc.params)
+        if "InstanceId" in params:
+            self.services.check_instance(params["InstanceId"])
+        handler = HANDLERS[action.name]
+        context = Context(self.services, params, access_key_id, action.name)
+        inline = self.services.run_inline and not action.uses_registry
+        try:
+            return await _run(handler, context, inline)
+        except RegistryError as exc:
+            log.warning("api_registry_unavailable action=%s error=%s", action.name, exc)
+            raise GatewayError("ServiceUnavailable") from exc
+
+    @staticmethod
+    def _action(rpc: RpcRequest):
+        version = rpc.version
+        if not version:
+            raise missing_parameter("Version")
+        if version != API_VERSION:
+            raise GatewayError("InvalidVersion")
+        name = rpc.action
+        if not name:
+            raise missing_parameter("Action")
+        action = ACTIONS.get(name)
+        if action is None:
+            raise GatewayError("InvalidAction.NotFound")
+        return action
+
+    @staticmethod
+    def _success(rpc: RpcRequest, request_id: str, body: dict[str, Any]) -> Response:
+        full = {"RequestId": request_id, "Code": "success", "IsSuccess": True, **body}
+        return _render(rpc, full)
+
+    @staticmethod
+    def _in_band(
+        rpc: RpcRequest | None, request_id: str, exc: BusinessError
+    ) -> Response:
+        body = {
+            "RequestId": request_id,
+            "Code": exc.code,
+            "IsSuccess": False,
+            "Message": exc.message,
+        }
+        return _render(rpc, body)
+
+    def _gateway_error(self, request_id: str, exc: GatewayError) -> Response:
+        body = {
+            "RequestId": request_id,
+            "HostId": self.host_id,
+            "Code": exc.code,
+            "Message": exc.message,
+            "Recommend": f"Look up {exc.code} in docs/api.md (request {request_id}).",
+        }
+        headers = {}
+        if exc.retry_after is not None:
+            # Tea 0.4 raises ThrottlingException when this header is present.
+            headers["x-acs-retry-after"] = str(max(1, int(exc.retry_after * 1000)))
+        return Response(
+            render_json(body), exc.status, headers, media_type=JSON_CONTENT_TYPE
+        )
+
+
+def _render(rpc: RpcRequest | None, body: dict[str, Any]) -> Response:
+    if rpc is not None and rpc.wants_xml:
+        content = render_xml(f"{rpc.action}Response", body)
+        return Response(content, 200, media_type=XML_CONTENT_TYPE)
+    return Response(render_json(body), 200, media_type=JSON_CONTENT_TYPE)
+
+
+async def _run(
+    handler: Callable[[Context], dict[str, Any]],
+    context: Context,
+    inline: bool,
+) -> dict[str, Any]:
+    """Run a handler in the event loop (fast local store) or a worker thread."""
+    if inline:
+        return handler(context)
+    result: Awaitable[dict[str, Any]] = run_in_threadpool(handler, context)
+    return await result

@@ -1,0 +1,86 @@
+"""Putting the API together over a data directory, and its first-start message.
+
+``artifactd serve`` and the stand-alone launcher (``python -m
+artifactd.openapi``) both go through :func:`build_api`, so they answer the
+same way.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.applications import Starlette
+
+from artifactd.openapi.app import create_api_app
+from artifactd.openapi.services import ApiServices, TagSource
+from artifactd.openapi.throttle import RateLimiter
+from artifactd.store import keys, repositories
+from artifactd.store.db import open_data_dir
+from artifactd.store.keys import AccessKey
+from artifactd.store.repositories import Instance
+
+
+@dataclass
+class Api:
+    """The app, the instance it serves, and the key made at first start (if any)."""
+
+    app: Starlette
+    sessions: sessionmaker[Session]
+    instance: Instance
+    first_key: AccessKey | None
+
+
+def prepare_store(
+    sessions: sessionmaker[Session],
+    instance_name: str = "artifactd",
+    region_id: str = "local",
+    endpoint: str = "",
+) -> tuple[Instance, AccessKey | None]:
+    """Ensure the instance and, on first start, one access key."""
+    with sessions() as session, session.begin():
+        instance = repositories.ensure_instance(session, instance_name, region_id)
+        if endpoint and instance.endpoint != endpoint:
+            instance.endpoint = endpoint
+        first_key = keys.ensure_first_key(session)
+    return instance, first_key
+
+
+def build_api(
+    data_dir: str | os.PathLike[str],
+    tags: TagSource,
+    endpoint: str = "",
+    rate_per_key: float | None = None,
+) -> Api:
+    """The API over the SQLite store in ``data_dir`` (created if missing)."""
+    sessions = open_data_dir(data_dir)
+    instance, first_key = prepare_store(sessions, endpoint=endpoint)
+    services = ApiServices(sessions, instance.id, tags, run_inline=True)
+    limiter = RateLimiter(rate_per_key, 2 * rate_per_key) if rate_per_key else None
+    app = create_api_app(services, rate_limiter=limiter)
+    return Api(app, sessions, instance, first_key)
+
+
+def first_start_message(key: AccessKey, api_endpoint: str, instance_id: str) -> str:
+    """What the first start prints: the new key (shown once) and an SDK example."""
+    return f"""\
+artifactd created an access key for the API. The secret is shown only now:
+
+    AccessKeyId:     {key.id}
+    AccessKeySecret: {key.secret}
+
+Try it with the official SDK (pip install alibabacloud-cr20181201):
+
+    from alibabacloud_cr20181201.client import Client
+    from alibabacloud_cr20181201 import models
+    from alibabacloud_tea_openapi.models import Config
+
+    client = Client(Config(access_key_id="{key.id}",
+                           access_key_secret="{key.secret}",
+                           endpoint="{api_endpoint}", protocol="http"))
+    print(client.get_instance(models.GetInstanceRequest(
+        instance_id="{instance_id}")).body)
+
+Manage keys with: artifactd keys create | list | delete
+"""

@@ -1,0 +1,97 @@
+"""Reading an RPC request off the wire: method, query, form body, headers.
+
+The SDKs put every business parameter in the query string, except the core
+SDK's ``CommonRequest`` with ``add_body_params``, which sends an
+``application/x-www-form-urlencoded`` body. Both are decoded the same way:
+``+`` is a space, percent escapes are UTF-8, blank values are kept (the core
+SDK signs ``SignatureType=``). The decoded values are what signatures are
+computed over, never the wire text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from artifactd.openapi.errors import GatewayError
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+# A form body carries a handful of short parameters; anything larger is refused
+# before it is read into memory.
+MAX_BODY_BYTES = 1 << 20
+
+
+def decode_params(raw: str) -> dict[str, str]:
+    """Decode a query string or urlencoded form, keeping blank values.
+
+    Invalid UTF-8 escapes become U+FFFD rather than an error: such a request
+    then fails its signature check with a clear code instead of crashing.
+    When a name repeats, the last value wins, for signing and use alike.
+    """
+    return dict(parse_qsl(raw, keep_blank_values=True, errors="replace"))
+
+
+@dataclass(frozen=True)
+class RpcRequest:
+    """One decoded API request, as the signature checks and actions see it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    form: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def params(self) -> dict[str, str]:
+        """Query and form parameters merged; the form wins on a clash."""
+        if not self.form:
+            return self.query
+        return {**self.query, **self.form}
+
+    @property
+    def is_acs3(self) -> bool:
+        return self.headers.get("authorization", "").startswith("ACS3-")
+
+    @property
+    def action(self) -> str | None:
+        return self.params.get("Action") or self.headers.get("x-acs-action")
+
+    @property
+    def version(self) -> str | None:
+        return self.params.get("Version") or self.headers.get("x-acs-version")
+
+    @property
+    def wants_xml(self) -> bool:
+        """``Format=XML`` in any case; anything else (absent, json, None) is JSON."""
+        return self.params.get("Format", "").upper() == "XML"
+
+
+def collect_headers(raw_headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Lower-cased header names; repeated headers are joined with a comma."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in raw_headers:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
+
+
+def build_request(
+    method: str,
+    path: str,
+    query_string: bytes,
+    raw_headers: list[tuple[bytes, bytes]],
+    body: bytes,
+) -> RpcRequest:
+    """Decode one request; the form body counts only with the form content type."""
+    if len(body) > MAX_BODY_BYTES:
+        raise GatewayError("RequestEntityTooLarge", detail=str(MAX_BODY_BYTES))
+    headers = collect_headers(raw_headers)
+    query = decode_params(query_string.decode("utf-8", "replace"))
+    form: dict[str, str] = {}
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if body and content_type == FORM_CONTENT_TYPE:
+        form = decode_params(body.decode("utf-8", "replace"))
+    return RpcRequest(method.upper(), path, query, form, headers, body)

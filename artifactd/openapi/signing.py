@@ -1,0 +1,298 @@
+"""Verifying the two signature schemes the official SDKs use.
+
+* RPC v1 (``SignatureVersion=1.0``, HMAC-SHA1): every decoded query and form
+  parameter except ``Signature`` is percent-encoded (RFC 3986), sorted, joined,
+  encoded again and prefixed with ``METHOD&%2F&``; the key is ``secret + "&"``
+  and the Base64 digest travels as the ``Signature`` parameter.
+* ACS3-HMAC-SHA256 (V3): the ``Authorization`` header names the access key,
+  the signed headers and a hex signature over the canonical request (method,
+  path, sorted query, the listed headers, the SHA-256 of the body).
+
+Both also carry a timestamp (15 minutes of skew allowed either way) and a
+nonce that may be used once per access key inside that window. A request is
+checked in a fixed order, and the nonce is consumed only after its signature
+verified, so a refused request never burns a client's nonce.
+"""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import hashlib
+import heapq
+import hmac
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from artifactd.openapi.errors import GatewayError, missing_parameter
+from artifactd.openapi.protocol import RpcRequest
+
+ACS3_ALGORITHM = "ACS3-HMAC-SHA256"
+TIMESTAMP_WINDOW_SECONDS = 15 * 60
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+_TIMESTAMP_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z")
+
+# Headers a V3 request must sign when present: without them a signed request
+# could be replayed against another host, action or time.
+_ACS3_MUST_SIGN = ("host",)
+_V1_REQUIRED = (
+    "AccessKeyId",
+    "SignatureMethod",
+    "SignatureVersion",
+    "SignatureNonce",
+    "Timestamp",
+)
+_ACS3_REQUIRED = (
+    "x-acs-action",
+    "x-acs-version",
+    "x-acs-date",
+    "x-acs-signature-nonce",
+    "x-acs-content-sha256",
+)
+
+
+def pct(text: str) -> str:
+    """RFC 3986 encoding of UTF-8 text: only ``A-Z a-z 0-9 - _ . ~`` stay literal."""
+    return quote(text, safe="")
+
+
+def canonical_query(params: dict[str, str], skip: str | None = None) -> str:
+    """``name=value`` pairs, encoded with :func:`pct`, sorted by encoded name."""
+    pairs = sorted((pct(k), pct(v)) for k, v in params.items() if k != skip)
+    return "&".join(f"{k}={v}" for k, v in pairs)
+
+
+def rpc_v1_string_to_sign(method: str, params: dict[str, str]) -> str:
+    query = canonical_query(params, skip="Signature")
+    return f"{method.upper()}&%2F&{pct(query)}"
+
+
+def rpc_v1_signature(string_to_sign: str, secret: str) -> str:
+    key = (secret + "&").encode()
+    digest = hmac.new(key, string_to_sign.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Acs3Authorization:
+    """The parts of an ``Authorization: ACS3-HMAC-SHA256 ...`` header."""
+
+    algorithm: str
+    access_key_id: str
+    signed_headers: tuple[str, ...]
+    signature: str
+
+
+def parse_acs3_authorization(value: str) -> Acs3Authorization:
+    algorithm, _, rest = value.strip().partition(" ")
+    fields: dict[str, str] = {}
+    for item in rest.split(","):
+        name, _, field_value = item.strip().partition("=")
+        fields[name] = field_value
+    credential = fields.get("Credential", "")
+    signature = fields.get("Signature", "")
+    signed = tuple(h for h in fields.get("SignedHeaders", "").split(";") if h)
+    if not credential or not signature or not signed:
+        raise GatewayError(
+            "IncompleteSignature",
+            detail="Authorization needs Credential, SignedHeaders and Signature.",
+        )
+    return Acs3Authorization(algorithm, credential, signed, signature)
+
+
+def acs3_canonical_request(
+    request: RpcRequest, signed_headers: tuple[str, ...], payload_hash: str
+) -> str:
+    headers = "".join(
+        f"{name}:{request.headers.get(name, '').strip()}\n" for name in signed_headers
+    )
+    return "\n".join(
+        (
+            request.method,
+            quote(request.path or "/", safe="/"),
+            canonical_query(request.query),
+            headers,
+            ";".join(signed_headers),
+            payload_hash,
+        )
+    )
+
+
+def acs3_string_to_sign(canonical_request: str) -> str:
+    digest = hashlib.sha256(canonical_request.encode()).hexdigest()
+    return f"{ACS3_ALGORITHM}\n{digest}"
+
+
+def acs3_signature(string_to_sign: str, secret: str) -> str:
+    mac = hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha256)
+    return mac.hexdigest()
+
+
+def parse_timestamp(value: str) -> float:
+    """Seconds since the epoch of ``YYYY-MM-DDThh:mm:ssZ`` (UTC), strictly."""
+    match = _TIMESTAMP_RE.fullmatch(value)
+    if match is None:
+        raise GatewayError("InvalidTimeStamp.Format")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups())
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60):
+        raise GatewayError("InvalidTimeStamp.Format")
+    if second > 60:
+        raise GatewayError("InvalidTimeStamp.Format")
+    return float(calendar.timegm((year, month, day, hour, minute, second)))
+
+
+class NonceCache:
+    """Remembers each (access key, nonce) pair for the timestamp window.
+
+    A nonce is kept until its request's own timestamp leaves the window, so a
+    request dated in the future cannot be replayed once the server forgets it.
+    Thread-safe. Memory is bounded by ``max_entries``: when that many nonces
+    are live, new requests are refused with ``Throttling.User`` rather than
+    forgetting a nonce early, which would let a replay through.
+    """
+
+    def __init__(
+        self,
+        window_seconds: float = TIMESTAMP_WINDOW_SECONDS,
+        max_entries: int = 4_000_000,
+    ) -> None:
+        self._window = window_seconds
+        self._max_entries = max_entries
+        self._seen: set[str] = set()
+        self._expiry: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def claim(
+        self, access_key_id: str, nonce: str, now: float, signed_at: float
+    ) -> None:
+        """Record the nonce, or raise ``SignatureNonceUsed`` if it was seen."""
+        key = f"{access_key_id}\0{nonce}"
+        with self._lock:
+            self._expire(now)
+            if key in self._seen:
+                raise GatewayError("SignatureNonceUsed")
+            if len(self._seen) >= self._max_entries:
+                error = GatewayError("Throttling.User")
+                error.retry_after = max(1.0, self._expiry[0][0] - now)
+                raise error
+            self._seen.add(key)
+            heapq.heappush(self._expiry, (max(now, signed_at) + self._window, key))
+
+    def _expire(self, now: float) -> None:
+        expiry = self._expiry
+        while expiry and expiry[0][0] <= now:
+            self._seen.discard(heapq.heappop(expiry)[1])
+
+
+SecretLookup = Callable[[str], "str | None"]
+
+
+class SignatureVerifier:
+    """Authenticates requests against the access keys ``lookup`` knows.
+
+    ``lookup(access_key_id)`` returns the secret, or None for an unknown or
+    disabled key. The order of checks: required fields, timestamp format and
+    skew, access key, signature, and only then the nonce.
+    """
+
+    def __init__(
+        self,
+        lookup: SecretLookup,
+        nonces: NonceCache | None = None,
+        clock: Callable[[], float] = time.time,
+        window_seconds: float = TIMESTAMP_WINDOW_SECONDS,
+    ) -> None:
+        self._lookup = lookup
+        self._nonces = nonces or NonceCache(window_seconds)
+        self._clock = clock
+        self._window = window_seconds
+
+    def verify(self, request: RpcRequest) -> str:
+        """Return the authenticated access key id, or raise a GatewayError."""
+        if request.is_acs3:
+            return self._verify_acs3(request)
+        return self._verify_v1(request)
+
+    def _verify_v1(self, request: RpcRequest) -> str:
+        params = request.params
+        if "Signature" not in params:
+            raise GatewayError("MissingSignature")
+        for name in _V1_REQUIRED:
+            if not params.get(name):
+                raise missing_parameter(name)
+        if params["SignatureMethod"] != "HMAC-SHA1":
+            raise GatewayError(
+                "IncompleteSignature", detail="SignatureMethod must be HMAC-SHA1."
+            )
+        if params["SignatureVersion"] != "1.0":
+            raise GatewayError(
+                "IncompleteSignature", detail="SignatureVersion must be 1.0."
+            )
+        now, signed_at = self._check_time(params["Timestamp"])
+        access_key_id = params["AccessKeyId"]
+        secret = self._secret(access_key_id)
+        string_to_sign = rpc_v1_string_to_sign(request.method, params)
+        expected = rpc_v1_signature(string_to_sign, secret)
+        if not hmac.compare_digest(expected, params["Signature"]):
+            raise GatewayError("SignatureDoesNotMatch", string_to_sign=string_to_sign)
+        self._nonces.claim(access_key_id, params["SignatureNonce"], now, signed_at)
+        return access_key_id
+
+    def _verify_acs3(self, request: RpcRequest) -> str:
+        headers = request.headers
+        auth = parse_acs3_authorization(headers["authorization"])
+        if auth.algorithm != ACS3_ALGORITHM:
+            raise GatewayError(
+                "IncompleteSignature", detail=f"Use the {ACS3_ALGORITHM} algorithm."
+            )
+        for name in _ACS3_REQUIRED:
+            if not headers.get(name):
+                raise missing_parameter(name)
+        self._check_signed_headers(headers, auth.signed_headers)
+        payload_hash = hashlib.sha256(request.body).hexdigest()
+        if headers["x-acs-content-sha256"] != payload_hash:
+            raise GatewayError(
+                "IncompleteSignature",
+                detail="x-acs-content-sha256 does not match the body.",
+            )
+        now, signed_at = self._check_time(headers["x-acs-date"])
+        secret = self._secret(auth.access_key_id)
+        canonical = acs3_canonical_request(request, auth.signed_headers, payload_hash)
+        string_to_sign = acs3_string_to_sign(canonical)
+        expected = acs3_signature(string_to_sign, secret)
+        if not hmac.compare_digest(expected, auth.signature.lower()):
+            raise GatewayError("SignatureDoesNotMatch", string_to_sign=string_to_sign)
+        nonce = headers["x-acs-signature-nonce"]
+        self._nonces.claim(auth.access_key_id, nonce, now, signed_at)
+        return auth.access_key_id
+
+    @staticmethod
+    def _check_signed_headers(headers: dict[str, str], signed: tuple[str, ...]) -> None:
+        present = [h for h in headers if h.startswith("x-acs-") or h in _ACS3_MUST_SIGN]
+        unsigned = sorted(h for h in present if h not in signed)
+        if unsigned:
+            raise GatewayError(
+                "IncompleteSignature",
+                detail=f"Headers present but not signed: {', '.join(unsigned)}.",
+            )
+
+    def _check_time(self, value: str) -> tuple[float, float]:
+        """Return (now, signing time) once the skew is within the window."""
+        now = self._clock()
+        signed_at = parse_timestamp(value)
+        if abs(now - signed_at) > self._window:
+            raise GatewayError("InvalidTimeStamp.Expired")
+        return now, signed_at
+
+    def _secret(self, access_key_id: str) -> str:
+        secret = self._lookup(access_key_id)
+        if secret is None:
+            raise GatewayError("InvalidAccessKeyId.NotFound")
+        return secret
