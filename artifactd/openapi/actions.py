@@ -234,7 +234,7 @@ PAGE_FIELDS = (
     Field("PageSize", INTEGER, "Entries per page."),
 )
 TOKEN_FIELDS = (
-    Field("MaxResults", INTEGER, "Token paging: entries asked for."),
+    Field("MaxResults", INTEGER, "Entries asked for (MaxResults, else PageSize)."),
     Field(
         "NextToken",
         STRING,

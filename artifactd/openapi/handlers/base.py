@@ -67,11 +67,13 @@ class Page:
         return cls(offset, max_results, page_no, page_size, True)
 
     def fields(self, total: int, returned: int) -> dict[str, Any]:
-        body: dict[str, Any] = {"PageNo": self.page_no, "PageSize": self.page_size}
-        if self.token_paging:
-            body["MaxResults"] = self.limit
-            if self.offset + returned < total:
-                body["NextToken"] = encode_token(self.offset + returned)
+        body: dict[str, Any] = {
+            "PageNo": self.page_no,
+            "PageSize": self.page_size,
+            "MaxResults": self.limit,
+        }
+        if self.token_paging and self.offset + returned < total:
+            body["NextToken"] = encode_token(self.offset + returned)
         return body
 
 
