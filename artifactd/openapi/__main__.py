@@ -30,15 +30,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rate-per-key", type=float, default=None, help="requests/s per access key"
     )
+    parser.add_argument(
+        "--secret-cache-seconds",
+        type=float,
+        default=5.0,
+        help="how long a looked-up access key stays cached",
+    )
+    parser.add_argument(
+        "--exit-after-start",
+        action="store_true",
+        help="prepare the store (and print a first key) without serving",
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
     tags = DistributionTags(args.registry)
-    api = build_api(args.data_dir, tags, rate_per_key=args.rate_per_key)
+    api = build_api(
+        args.data_dir,
+        tags,
+        rate_per_key=args.rate_per_key,
+        secret_cache_seconds=args.secret_cache_seconds,
+    )
     if api.first_key is not None:
         endpoint = f"{args.host}:{args.port}"
         print(first_start_message(api.first_key, endpoint, api.instance.id), flush=True)
+    if args.exit_after_start:
+        tags.close()
+        return 0
     uvicorn.run(
         api.app,
         host=args.host,

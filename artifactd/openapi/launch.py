@@ -52,11 +52,18 @@ def build_api(
     tags: TagSource,
     endpoint: str = "",
     rate_per_key: float | None = None,
+    secret_cache_seconds: float = 5.0,
 ) -> Api:
     """The API over the SQLite store in ``data_dir`` (created if missing)."""
     sessions = open_data_dir(data_dir)
     instance, first_key = prepare_store(sessions, endpoint=endpoint)
-    services = ApiServices(sessions, instance.id, tags, run_inline=True)
+    services = ApiServices(
+        sessions,
+        instance.id,
+        tags,
+        run_inline=True,
+        secret_cache_seconds=secret_cache_seconds,
+    )
     limiter = RateLimiter(rate_per_key, 2 * rate_per_key) if rate_per_key else None
     app = create_api_app(services, rate_limiter=limiter)
     return Api(app, sessions, instance, first_key)

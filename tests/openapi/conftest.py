@@ -89,7 +89,7 @@ class ApiServer:
 
 
 def _read_first_key(process: subprocess.Popen, seconds: float) -> tuple[str, str, str]:
-    """Collect stdout until the first-start message has shown the key."""
+    """Collect stdout until the whole first-start message has been printed."""
     lines: queue.Queue[str | None] = queue.Queue()
 
     def pump() -> None:
@@ -99,7 +99,7 @@ def _read_first_key(process: subprocess.Popen, seconds: float) -> tuple[str, str
         lines.put(None)
 
     threading.Thread(target=pump, daemon=True).start()
-    text, key_id = "", None
+    text, key_id, secret = "", None, None
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -112,7 +112,9 @@ def _read_first_key(process: subprocess.Popen, seconds: float) -> tuple[str, str
         if "AccessKeyId:" in line:
             key_id = line.split()[-1]
         if "AccessKeySecret:" in line and key_id:
-            return key_id, line.split()[-1], text
+            secret = line.split()[-1]
+        if "artifactd keys create" in line and secret:
+            return key_id, secret, text
     raise RuntimeError(f"the server printed no access key:\n{text}")
 
 
