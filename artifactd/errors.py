@@ -11,6 +11,9 @@
      |    +-- UnsupportedLayerError a well-formed layer artifactd cannot convert
      +-- ConversionCanceled        a conversion was stopped on request
      +-- RegistryError             talking to, or serving, a registry (registry/)
+     |    +-- DistributionError     a distribution-spec error code and status
+     |    |    +-- AuthenticationRequired  with the challenge to answer
+     |    +-- StorageError          the registry's storage failed
      +-- ConfigError               invalid settings, reported at start-up
      +-- StoreError                a record is missing, taken or in the wrong state
      |    +-- RecordNotFoundError   the named record does not exist
@@ -90,3 +93,32 @@ class InvalidStateError(StoreError):
 
 class ApiError(ArtifactdError):
     """The OpenAPI refused a request; carries the catalog code and HTTP status."""
+
+
+class DistributionError(RegistryError):
+    """An error in the terms of the OCI distribution spec: a code and a status.
+
+    The embedded registry answers with these as JSON error bodies; the client
+    raises them when a registry answers with one.
+    """
+
+    def __init__(
+        self, code: str, message: str, status: int = 400, detail: object = None
+    ) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+        self.detail = detail
+
+
+class StorageError(RegistryError):
+    """The registry's storage backend failed or holds inconsistent data."""
+
+
+class AuthenticationRequired(DistributionError):
+    """The registry wants (other) credentials; carries the challenge to send."""
+
+    def __init__(self, code: str, message: str, status: int, challenge: str) -> None:
+        super().__init__(code, message, status)
+        self.challenge = challenge

@@ -102,3 +102,29 @@ def check_registry_password(
     key = session.get(AccessKey, key_id)
     assert key is not None
     return hmac.compare_digest(registry_password(key, int(expiry)), password)
+
+
+def ensure_key(
+    session: Session, key_id: str, secret: str, description: str = "bootstrap"
+) -> tuple[AccessKey, bool]:
+    """The key ``key_id`` with exactly ``secret``, enabled; True if it was created.
+
+    For automation (``ARTIFACTD_BOOTSTRAP_ACCESS_KEY_ID``/``_SECRET``): a later
+    start with another secret replaces the stored one.
+    """
+    key = session.get(AccessKey, key_id)
+    if key is None:
+        key = AccessKey(
+            id=key_id,
+            secret=secret,
+            description=description,
+            enabled=True,
+            created_at=int(time.time()),
+        )
+        session.add(key)
+        session.flush()
+        return key, True
+    key.secret = secret
+    key.enabled = True
+    session.flush()
+    return key, False
