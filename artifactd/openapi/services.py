@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from artifactd.errors import RecordNotFoundError
 from artifactd.openapi.errors import BusinessError
-from artifactd.store import keys, repositories
+from artifactd.store import builds, keys, repositories
 from artifactd.store.repositories import Namespace, Repository
 
 
@@ -70,6 +70,7 @@ class ApiServices:
         self.tags = tags
         self.run_inline = run_inline
         self._cache_seconds = secret_cache_seconds
+        self.task_reader = builds.TaskReader(sessions.kw["bind"])
         self._secrets: dict[str, tuple[str | None, float]] = {}
         self._lock = threading.Lock()
 

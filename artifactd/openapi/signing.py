@@ -34,6 +34,7 @@ from artifactd.openapi.protocol import RpcRequest
 ACS3_ALGORITHM = "ACS3-HMAC-SHA256"
 TIMESTAMP_WINDOW_SECONDS = 15 * 60
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+_UNRESERVED_RE = re.compile(r"[A-Za-z0-9_.~-]*")
 _TIMESTAMP_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z")
 
 # Headers a V3 request must sign when present: without them a signed request
@@ -57,6 +58,9 @@ _ACS3_REQUIRED = (
 
 def pct(text: str) -> str:
     """RFC 3986 encoding of UTF-8 text: only ``A-Z a-z 0-9 - _ . ~`` stay literal."""
+    # Most names and values need no escaping; checking is cheaper than quoting.
+    if _UNRESERVED_RE.fullmatch(text):
+        return text
     return quote(text, safe="")
 
 
@@ -68,7 +72,10 @@ def canonical_query(params: dict[str, str], skip: str | None = None) -> str:
 
 def rpc_v1_string_to_sign(method: str, params: dict[str, str]) -> str:
     query = canonical_query(params, skip="Signature")
-    return f"{method.upper()}&%2F&{pct(query)}"
+    # The canonical query holds only unreserved characters, "%", "=" and "&",
+    # so encoding it a second time means escaping just those three.
+    encoded = query.replace("%", "%25").replace("=", "%3D").replace("&", "%26")
+    return f"{method.upper()}&%2F&{encoded}"
 
 
 def rpc_v1_signature(string_to_sign: str, secret: str) -> str:

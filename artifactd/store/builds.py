@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 import time
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
     Boolean,
+    Engine,
     Float,
     ForeignKey,
     Index,
@@ -31,6 +34,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     delete,
     func,
     select,
@@ -39,7 +43,12 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from artifactd.errors import InvalidStateError, RecordExistsError, RecordNotFoundError
+from artifactd.errors import (
+    InvalidStateError,
+    RecordExistsError,
+    RecordNotFoundError,
+    StoreError,
+)
 from artifactd.store.db import Base
 from artifactd.store.repositories import new_id
 
@@ -449,3 +458,55 @@ def list_logs(
         .limit(limit)
     )
     return session.scalars(query).all(), int(total or 0)
+
+
+_TASK_COLUMNS = [c.name for c in BuildTask.__table__.columns]
+TaskRow = namedtuple("TaskRow", _TASK_COLUMNS)  # type: ignore[misc]
+
+
+class TaskReader:
+    """Reads one task by id without the ORM: the API's hottest query.
+
+    Each thread keeps its own DBAPI connection, detached from the engine's
+    pool so a busy thread pool cannot starve the pool; a connection that
+    fails once is dropped and replaced. Rows carry the same attribute names as
+    :class:`BuildTask`, so code that reads a task reads a row alike.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        table = BuildTask.__table__
+        compiled = (
+            select(table)
+            .where(table.c.id == bindparam("id"))
+            .compile(dialect=engine.dialect)
+        )
+        self._sql = str(compiled)
+        self._positional = engine.dialect.paramstyle in ("qmark", "numeric", "format")
+        self._local = threading.local()
+
+    def get(self, instance_id: str, task_id: str) -> TaskRow:
+        """The task's row; RecordNotFoundError if no such task in the instance."""
+        params: tuple | dict = (task_id,) if self._positional else {"id": task_id}
+        connection = self._connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(self._sql, params)
+            row = cursor.fetchone()
+            cursor.close()
+        except Exception as exc:
+            self._local.connection = None
+            connection.close()
+            raise StoreError(f"reading task {task_id} failed: {exc}") from exc
+        task = TaskRow(*row) if row is not None else None
+        if task is None or task.instance_id != instance_id:
+            raise RecordNotFoundError(f"build task {task_id} does not exist")
+        return task
+
+    def _connection(self):
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._engine.raw_connection()
+            connection.detach()
+            self._local.connection = connection
+        return connection

@@ -53,7 +53,7 @@ def rule_body(rule: BuildRule) -> dict[str, Any]:
     }
 
 
-def task_body(task: BuildTask) -> dict[str, Any]:
+def task_body(task: BuildTask | builds.TaskRow) -> dict[str, Any]:
     """GetArtifactBuildTask's fields; also one item of ListArtifactBuildTask."""
     return {
         "BuildTaskId": task.id,
@@ -202,9 +202,13 @@ def create_task(ctx: Context) -> dict[str, Any]:
 
 
 def get_task(ctx: Context) -> dict[str, Any]:
+    # The most frequent call (clients poll it): read one row without the ORM.
     p = ctx.params
-    with ctx.transaction() as session:
-        return task_body(_task(session, p["InstanceId"], p["BuildTaskId"]))
+    try:
+        task = ctx.services.task_reader.get(p["InstanceId"], p["BuildTaskId"])
+    except RecordNotFoundError:
+        raise BusinessError("ARTIFACT_BUILD_TASK_NOT_EXIST") from None
+    return task_body(task)
 
 
 def list_tasks(ctx: Context) -> dict[str, Any]:
