@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from artifactd.errors import ArtifactdError, RegistryError
 from artifactd.openapi.actions import ACTIONS
@@ -53,26 +53,38 @@ def create_api_app(
     rate_limiter: RateLimiter | None = None,
     host_id: str = DEFAULT_HOST_ID,
 ) -> Starlette:
-    """Build the API app.
+    """Build the API app (the routes of :func:`api_routes`, alone).
 
     ``services`` gives the handlers their store and registry; ``verifier``
     defaults to one over ``services.lookup_secret`` with an in-memory nonce
     cache; ``rate_limiter`` (per access key) is off unless given.
     """
+    return Starlette(routes=api_routes(services, verifier, rate_limiter, host_id))
+
+
+def api_routes(
+    services: ApiServices,
+    verifier: SignatureVerifier | None = None,
+    rate_limiter: RateLimiter | None = None,
+    host_id: str = DEFAULT_HOST_ID,
+) -> list[BaseRoute]:
+    """``/`` (the RPC API, GET and POST) and ``/-/ping`` (a no-op).
+
+    For mounting next to the registry: pass them as the app's last routes.
+    """
+    missing = sorted(set(ACTIONS) - set(HANDLERS))
+    if missing:
+        raise ArtifactdError(f"actions without a handler: {', '.join(missing)}")
     api = _Api(
         services,
         verifier or SignatureVerifier(services.lookup_secret),
         rate_limiter,
         host_id,
     )
-    missing = sorted(set(ACTIONS) - set(HANDLERS))
-    if missing:
-        raise ArtifactdError(f"actions without a handler: {', '.join(missing)}")
-    routes = [
+    return [
         Route("/", api.endpoint, methods=["GET", "POST"]),
         Route("/-/ping", _ping, methods=["GET"]),
     ]
-    return Starlette(routes=routes)
 
 
 async def _ping(request: Request) -> Response:

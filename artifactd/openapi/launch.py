@@ -12,10 +12,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 
-from artifactd.openapi.app import create_api_app
+from artifactd.openapi.app import api_routes, create_api_app
 from artifactd.openapi.services import ApiServices, TagSource
+from artifactd.openapi.tagsources import StorageTags
 from artifactd.openapi.throttle import RateLimiter
+from artifactd.registry.storage import RegistryStorage
 from artifactd.store import keys, repositories
 from artifactd.store.db import open_data_dir
 from artifactd.store.keys import AccessKey
@@ -67,6 +70,21 @@ def build_api(
     limiter = RateLimiter(rate_per_key, 2 * rate_per_key) if rate_per_key else None
     app = create_api_app(services, rate_limiter=limiter)
     return Api(app, sessions, instance, first_key)
+
+
+def mount_api(
+    sessions: sessionmaker[Session],
+    instance_id: str,
+    storage: RegistryStorage,
+    rate_per_key: float | None = None,
+) -> list[BaseRoute]:
+    """The API routes for ``artifactd serve``, tags read from the registry storage.
+
+    Pass them as ``extra_routes`` of :func:`artifactd.app.create_app`.
+    """
+    services = ApiServices(sessions, instance_id, StorageTags(storage), run_inline=True)
+    limiter = RateLimiter(rate_per_key, 2 * rate_per_key) if rate_per_key else None
+    return api_routes(services, rate_limiter=limiter)
 
 
 def first_start_message(key: AccessKey, api_endpoint: str, instance_id: str) -> str:

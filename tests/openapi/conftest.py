@@ -118,21 +118,34 @@ def _read_first_key(process: subprocess.Popen, seconds: float) -> tuple[str, str
     raise RuntimeError(f"the server printed no access key:\n{text}")
 
 
-def start_api(data_dir: Path, registry_url: str, *extra: str) -> ApiServer:
-    """Start the API as a real process on a free loopback port."""
+def start_api(data_dir: Path, registry_url: str | None, *extra: str) -> ApiServer:
+    """Start the API as a real process on a free loopback port.
+
+    With a ``registry_url``, the API alone (tags from that registry); without,
+    the embedded registry and the API in one process, as ``artifactd serve``.
+    """
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "artifactd.openapi",
-        "--data-dir",
-        str(data_dir),
-        "--port",
-        str(port),
-        "--registry",
-        registry_url,
-        *extra,
-    ]
+    if registry_url is None:
+        command = [
+            sys.executable,
+            "-m",
+            "tests.openapi.serve_combined",
+            str(data_dir),
+            str(port),
+        ]
+    else:
+        command = [
+            sys.executable,
+            "-m",
+            "artifactd.openapi",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+            "--registry",
+            registry_url,
+            *extra,
+        ]
     process = subprocess.Popen(
         command,
         cwd=ROOT,
