@@ -282,7 +282,7 @@ class Authorizer:
         else:
             header = f'Bearer realm="{realm}",service="{self.issuer.service}"'
             if kind:
-                actions = {PULL: "pull", PUSH: "pull,push", DELETE: "delete"}[action]
+                actions = {PUSH: "pull,push"}.get(action, action)
                 header += f',scope="{kind}:{name}:{actions}"'
             if error in ("invalid_token", "insufficient_scope"):
                 header += f',error="{error}"'

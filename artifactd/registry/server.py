@@ -550,19 +550,20 @@ class _Handlers:
                 f"manifest digest is {digest}, the URL names {reference}",
                 400,
             )
-        self._check_references(name, doc)
         referrer = None
         if doc.subject is not None:
             referrer = _referrer_descriptor(doc, media_type, digest, len(data))
-        self.storage.put_manifest(
-            name,
-            data,
-            media_type,
-            tag=tag,
-            subject=doc.subject.digest if doc.subject else "",
-            referrer=referrer,
-        )
-        self.storage.link_blob(name, digest)
+        with self.storage.reference_lock():
+            self._check_references(name, doc)
+            self.storage.put_manifest(
+                name,
+                data,
+                media_type,
+                tag=tag,
+                subject=doc.subject.digest if doc.subject else "",
+                referrer=referrer,
+            )
+            self.storage.link_blob(name, digest)
         return digest
 
     def _check_references(self, name: str, doc: Manifest | Index) -> None:
@@ -577,6 +578,8 @@ class _Handlers:
                         400,
                         {"digest": desc.digest},
                     )
+                # A fresh mtime tells a concurrent garbage collection to spare it.
+                self.storage.touch_blob(desc.digest)
                 size = self.storage.blob_size(desc.digest)
                 if size != desc.size:
                     raise _error(
@@ -587,6 +590,7 @@ class _Handlers:
                     )
             return
         for desc in doc.manifests:
+            self.storage.touch_blob(desc.digest)
             if self.storage.get_manifest(name, desc.digest) is None:
                 raise _error(
                     "MANIFEST_BLOB_UNKNOWN",

@@ -21,14 +21,17 @@ collide with a nested repository.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -60,6 +63,12 @@ class RegistryStorage(Protocol):
     """
 
     def blob_size(self, digest: str) -> int | None: ...
+
+    def touch_blob(self, digest: str) -> None: ...
+
+    def reference_lock(
+        self, exclusive: bool = False
+    ) -> AbstractContextManager[None]: ...
 
     def open_blob(self, digest: str) -> BinaryIO: ...
 
@@ -143,6 +152,26 @@ class FilesystemStorage:
             return self._blob_path(digest).stat().st_size
         except FileNotFoundError:
             return None
+
+    def blob_stat(self, digest: str) -> tuple[int, float] | None:
+        """Size and modification time of a blob, or None."""
+        try:
+            stat = self._blob_path(digest).stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_size, stat.st_mtime
+
+    def remove_stale_temp_files(self, older_than: float) -> int:
+        """Delete temporary files left by a crash; how many were removed."""
+        removed = 0
+        for path in (self.root / "tmp").iterdir():
+            try:
+                if time.time() - path.stat().st_mtime >= older_than:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
 
     def touch_blob(self, digest: str) -> None:
         """Mark a blob as just used, so a running garbage collection spares it."""
@@ -229,6 +258,21 @@ class FilesystemStorage:
         target = self._blob_path(digest)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, target)
+
+    @contextmanager
+    def reference_lock(self, exclusive: bool = False) -> Iterator[None]:
+        """Held shared while a manifest's blobs are checked and it is stored, and
+        exclusive while garbage collection deletes blobs, across processes.
+
+        A blob a manifest push saw as present is therefore never deleted before
+        the manifest that references it is visible.
+        """
+        fd = os.open(self.root / "gc.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
 
     # Uploads.
 
