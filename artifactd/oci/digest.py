@@ -85,7 +85,8 @@ class VerifyingReader:
                 raise DigestError(
                     f"content is larger than its descriptor's size {self._size}"
                 )
-        elif n != 0:
+        if (not data and n != 0) or n < 0:
+            # An empty read, or a read of everything, reached the end.
             self.verify()
         return data
 

@@ -176,12 +176,10 @@ class RegistryClient:
             return False
         params = dict(_CHALLENGE_PARAM_RE.findall(rest))
         with self._lock:
-            previous = self._challenge
-            self._challenge = (scheme, params)
-            self._tokens.clear()
-        if scheme == "basic":
-            return bool(self._username) and previous != self._challenge
-        return True
+            if self._challenge != (scheme, params):
+                self._challenge = (scheme, params)
+                self._tokens.clear()
+        return scheme == "bearer" or bool(self._username)
 
     # Requests.
 
@@ -206,6 +204,10 @@ class RegistryClient:
         Returns the response for any status below 500 except 429; the caller
         checks it (see :meth:`check`). A streamed response must be closed.
         """
+        # Merged by hand: an upload Location may carry its own query (state).
+        url = httpx.URL(self._url(path))
+        if params:
+            url = url.copy_merge_params(params)
         delay = self._backoff
         reauthenticated = False
         attempt = 0
@@ -213,9 +215,8 @@ class RegistryClient:
             attempt += 1
             request = self._http.build_request(
                 method,
-                self._url(path),
+                url,
                 headers={**self._auth_header(scope), **(headers or {})},
-                params=params,
                 content=content() if content is not None else None,
             )
             try:
@@ -234,6 +235,8 @@ class RegistryClient:
                 continue
             if response.status_code == 401 and not reauthenticated:
                 reauthenticated = True
+                with self._lock:
+                    self._tokens.pop(scope, None)
                 if self._learn_challenge(response):
                     response.close()
                     continue
@@ -345,7 +348,7 @@ class RegistryClient:
     def open_blob(self, repository: str, desc: Descriptor) -> BinaryIO:
         """A stream of the blob that raises DigestError at its end if corrupt."""
         stream = _BlobStream(self, repository, desc.digest)
-        return VerifyingReader(stream, desc.digest, desc.size)  # type: ignore[return-value]
+        return _VerifiedBlob(stream, desc.digest, desc.size)  # type: ignore[return-value]
 
     def read_range(self, repository: str, digest: str, offset: int, size: int) -> bytes:
         """``size`` bytes of a blob from ``offset`` (fewer at its end)."""
@@ -573,6 +576,19 @@ class RegistryClient:
 
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(push, blobs))
+
+
+class _VerifiedBlob(VerifyingReader):
+    """A verifying reader that closes its download when used as a context."""
+
+    def __enter__(self) -> _VerifiedBlob:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def readable(self) -> bool:
+        return True
 
 
 class _BlobStream:
