@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from artifactd.errors import ArtifactdError, RegistryError
 from artifactd.openapi.actions import ACTIONS
@@ -82,7 +83,7 @@ def api_routes(
         host_id,
     )
     return [
-        Route("/", api.endpoint, methods=["GET", "POST"]),
+        Route("/", api, methods=["GET", "POST"]),
         Route("/-/ping", _ping, methods=["GET"]),
     ]
 
@@ -105,47 +106,68 @@ class _Api:
         self.rate_limiter = rate_limiter
         self.host_id = host_id
 
-    async def endpoint(self, request: Request) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one request (a plain ASGI app: this is the hot path)."""
         started = time.perf_counter()
         request_id = str(uuid.uuid4()).upper()
         rpc: RpcRequest | None = None
         try:
-            rpc = await self._read(request)
+            rpc = await self._read(scope, receive)
             body = await self._answer(rpc)
-            response = self._success(rpc, request_id, body)
+            answer = self._success(rpc, request_id, body)
             code = "success"
         except BusinessError as exc:
-            response = self._in_band(rpc, request_id, exc)
+            answer = self._in_band(rpc, request_id, exc)
             code = exc.code
         except GatewayError as exc:
-            response = self._gateway_error(request_id, exc)
+            answer = self._gateway_error(request_id, exc)
             code = exc.code
         except Exception:
             log.exception("api_internal_error request_id=%s", request_id)
-            response = self._gateway_error(request_id, GatewayError("InternalError"))
+            answer = self._gateway_error(request_id, GatewayError("InternalError"))
             code = "InternalError"
+        status, headers, content = answer
+        headers.append((b"content-length", str(len(content)).encode()))
+        await send(
+            {"type": "http.response.start", "status": status, "headers": headers}
+        )
+        await send({"type": "http.response.body", "body": content})
         log.info(
             "api_request action=%s code=%s status=%d ms=%.2f request_id=%s",
             rpc.action if rpc else None,
             code,
-            response.status_code,
+            status,
             (time.perf_counter() - started) * 1000,
             request_id,
         )
-        return response
 
-    async def _read(self, request: Request) -> RpcRequest:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            raise GatewayError("RequestEntityTooLarge", detail=str(MAX_BODY_BYTES))
-        body = await request.body()
-        scope = request.scope
+    @staticmethod
+    async def _read(scope: Scope, receive: Receive) -> RpcRequest:
+        """Decode the request; a body over MAX_BODY_BYTES is refused unread."""
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit():
+                if int(value) > MAX_BODY_BYTES:
+                    raise GatewayError(
+                        "RequestEntityTooLarge", detail=str(MAX_BODY_BYTES)
+                    )
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise GatewayError("InternalError")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise GatewayError("RequestEntityTooLarge", detail=str(MAX_BODY_BYTES))
+            chunks.append(chunk)
+            more = message.get("more_body", False)
         return build_request(
             scope["method"],
             scope["path"],
             scope.get("query_string", b""),
             scope["headers"],
-            body,
+            b"".join(chunks),
         )
 
     async def _answer(self, rpc: RpcRequest) -> dict[str, Any]:
@@ -181,14 +203,12 @@ class _Api:
         return action
 
     @staticmethod
-    def _success(rpc: RpcRequest, request_id: str, body: dict[str, Any]) -> Response:
+    def _success(rpc: RpcRequest, request_id: str, body: dict[str, Any]) -> Answer:
         full = {"RequestId": request_id, "Code": "success", "IsSuccess": True, **body}
         return _render(rpc, full)
 
     @staticmethod
-    def _in_band(
-        rpc: RpcRequest | None, request_id: str, exc: BusinessError
-    ) -> Response:
+    def _in_band(rpc: RpcRequest | None, request_id: str, exc: BusinessError) -> Answer:
         body = {
             "RequestId": request_id,
             "Code": exc.code,
@@ -197,7 +217,7 @@ class _Api:
         }
         return _render(rpc, body)
 
-    def _gateway_error(self, request_id: str, exc: GatewayError) -> Response:
+    def _gateway_error(self, request_id: str, exc: GatewayError) -> Answer:
         body = {
             "RequestId": request_id,
             "HostId": self.host_id,
@@ -205,20 +225,25 @@ class _Api:
             "Message": exc.message,
             "Recommend": f"Look up {exc.code} in docs/api.md (request {request_id}).",
         }
-        headers = {}
+        headers = [(b"content-type", _JSON)]
         if exc.retry_after is not None:
             # Tea 0.4 raises ThrottlingException when this header is present.
-            headers["x-acs-retry-after"] = str(max(1, int(exc.retry_after * 1000)))
-        return Response(
-            render_json(body), exc.status, headers, media_type=JSON_CONTENT_TYPE
-        )
+            retry_ms = str(max(1, int(exc.retry_after * 1000)))
+            headers.append((b"x-acs-retry-after", retry_ms.encode()))
+        return exc.status, headers, render_json(body)
 
 
-def _render(rpc: RpcRequest | None, body: dict[str, Any]) -> Response:
+#: (HTTP status, raw headers, body bytes) of one answer.
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+_JSON = JSON_CONTENT_TYPE.encode()
+_XML = XML_CONTENT_TYPE.encode()
+
+
+def _render(rpc: RpcRequest | None, body: dict[str, Any]) -> Answer:
     if rpc is not None and rpc.wants_xml:
         content = render_xml(f"{rpc.action}Response", body)
-        return Response(content, 200, media_type=XML_CONTENT_TYPE)
-    return Response(render_json(body), 200, media_type=JSON_CONTENT_TYPE)
+        return 200, [(b"content-type", _XML)], content
+    return 200, [(b"content-type", _JSON)], render_json(body)
 
 
 async def _run(

@@ -11,7 +11,7 @@ computed over, never the wire text.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from artifactd.openapi.errors import GatewayError
 
@@ -29,7 +29,18 @@ def decode_params(raw: str) -> dict[str, str]:
     then fails its signature check with a clear code instead of crashing.
     When a name repeats, the last value wins, for signing and use alike.
     """
-    return dict(parse_qsl(raw, keep_blank_values=True, errors="replace"))
+    params: dict[str, str] = {}
+    for pair in raw.split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        # Most SDK values need no unescaping; unquote only those that do.
+        if "%" in name or "+" in name:
+            name = unquote_plus(name, errors="replace")
+        if "%" in value or "+" in value:
+            value = unquote_plus(value, errors="replace")
+        params[name] = value
+    return params
 
 
 @dataclass(frozen=True)
