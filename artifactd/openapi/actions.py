@@ -561,10 +561,11 @@ _REPOSITORIES = (
     Action(
         "DeleteRepository",
         "Repositories",
-        "Deletes a repository with its tags and build rules.",
+        "Deletes a repository: its tags in the registry, then its build rules.",
         (INSTANCE_ID, REPO_ID, REPO_NAMESPACE_NAME, REPO_NAME),
         one_of=_REPO_BY_NAME,
-        errors=("INSTANCE_NOT_EXIST", "REPO_NOT_EXIST"),
+        errors=("INSTANCE_NOT_EXIST", "REPO_NOT_EXIST", "TAG_NOT_DELETABLE"),
+        uses_registry=True,
     ),
 )
 

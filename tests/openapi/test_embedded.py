@@ -98,3 +98,53 @@ def test_login_push_and_tags_through_the_api(server, skopeo, corpus_dir):
     assert deleted["IsSuccess"] is True
     listed = caller.call("ListRepoTag", InstanceId=instance_id, RepoId=repo_id)
     assert listed["TotalCount"] == "0"
+
+
+def test_deleting_a_repository_deletes_its_images(server, skopeo, corpus_dir):
+    caller = Caller(
+        "core-post", server.endpoint, server.access_key_id, server.access_key_secret
+    )
+    instance_id = caller.call("ListInstance")["Instances"][0]["InstanceId"]
+    caller.call("CreateNamespace", InstanceId=instance_id, NamespaceName="gone")
+    repo_id = caller.call(
+        "CreateRepository",
+        InstanceId=instance_id,
+        RepoNamespaceName="gone",
+        RepoName="app",
+        RepoType="PRIVATE",
+        Summary="app",
+    )["RepoId"]
+    creds = f"{server.access_key_id}:{server.access_key_secret}"
+    for tag in ("zstd", "uncompressed"):
+        subprocess.run(
+            [
+                skopeo,
+                "copy",
+                "--dest-tls-verify=false",
+                "--dest-creds",
+                creds,
+                f"oci:{corpus_dir / 'docker-v2'}:{tag}",
+                f"docker://{server.endpoint}/gone/app:{tag}",
+            ],
+            check=True,
+            capture_output=True,
+        )
+    assert (
+        caller.call("ListRepoTag", InstanceId=instance_id, RepoId=repo_id)["TotalCount"]
+        == "2"
+    )
+    deleted = caller.call("DeleteRepository", InstanceId=instance_id, RepoId=repo_id)
+    assert deleted["IsSuccess"] is True
+    inspect = subprocess.run(
+        [
+            skopeo,
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            creds,
+            f"docker://{server.endpoint}/gone/app:zstd",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert inspect.returncode != 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from artifactd.errors import RecordExistsError
+from artifactd.errors import RecordExistsError, RegistryError
 from artifactd.openapi.errors import BusinessError
 from artifactd.openapi.handlers.base import Context, Page, page_offset
 from artifactd.store import builds, repositories
@@ -263,7 +263,21 @@ def update_repository(ctx: Context) -> dict[str, Any]:
 
 
 def delete_repository(ctx: Context) -> dict[str, Any]:
+    """Delete the repository's tags in the registry, then its record and rules.
+
+    Tags go first: if the registry refuses one, the repository stays listed
+    (with the tags not yet deleted) and a retry finishes the job, rather than
+    leaving images behind that no repository record describes.
+    """
     p = ctx.params
+    with ctx.transaction() as session:
+        path = _find(ctx, session).path
+    tags = ctx.services.tags
+    for tag in tags.list_tags(path):
+        try:
+            tags.delete_tag(path, tag)
+        except RegistryError as exc:
+            raise BusinessError("TAG_NOT_DELETABLE", f"{exc}.") from None
     with ctx.transaction() as session:
         repository = _find(ctx, session)
         builds.delete_rules_for_scope(session, p["InstanceId"], repository.id)
