@@ -83,7 +83,8 @@ def api_routes(
         host_id,
     )
     return [
-        Route("/", api, methods=["GET", "POST"]),
+        # Every method reaches the API, so others get the catalog's JSON error.
+        Route("/", api),
         Route("/-/ping", _ping, methods=["GET"]),
     ]
 
@@ -144,6 +145,8 @@ class _Api:
     @staticmethod
     async def _read(scope: Scope, receive: Receive) -> RpcRequest:
         """Decode the request; a body over MAX_BODY_BYTES is refused unread."""
+        if scope["method"] not in ("GET", "POST"):
+            raise GatewayError("UnsupportedHTTPMethod", detail=scope["method"])
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit():
                 if int(value) > MAX_BODY_BYTES:

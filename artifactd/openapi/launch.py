@@ -95,17 +95,23 @@ artifactd created an access key for the API. The secret is shown only now:
     AccessKeyId:     {key.id}
     AccessKeySecret: {key.secret}
 
+{sdk_example(key.id, key.secret, api_endpoint, instance_id)}
+Manage keys with: artifactd keys create | list | delete
+"""
+
+
+def sdk_example(key_id: str, secret: str, api_endpoint: str, instance_id: str) -> str:
+    """A ready-to-run script calling the API with the official SDK."""
+    return f"""\
 Try it with the official SDK (pip install alibabacloud-cr20181201):
 
     from alibabacloud_cr20181201.client import Client
     from alibabacloud_cr20181201 import models
     from alibabacloud_tea_openapi.models import Config
 
-    client = Client(Config(access_key_id="{key.id}",
-                           access_key_secret="{key.secret}",
+    client = Client(Config(access_key_id="{key_id}",
+                           access_key_secret="{secret}",
                            endpoint="{api_endpoint}", protocol="http"))
     print(client.get_instance(models.GetInstanceRequest(
         instance_id="{instance_id}")).body)
-
-Manage keys with: artifactd keys create | list | delete
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 from alibabacloud_tea_openapi.utils import Utils
 from aliyunsdkcore.acs_exception.exceptions import ServerException
@@ -166,3 +167,21 @@ def test_throttling(tmp_path, registry):
         assert info.value.retry_after > 0
     finally:
         server.stop()
+
+
+def test_other_http_methods_get_a_catalog_error(api):
+    before = api.snapshot()
+    response = httpx.put(api.url + "/?Action=GetInstance", content=b"x")
+    assert response.status_code == 405
+    assert response.json()["Code"] == "UnsupportedHTTPMethod"
+    assert api.snapshot() == before
+
+
+def test_oversized_body_is_refused_unread(api):
+    response = httpx.post(
+        api.url,
+        content=b"a=" + b"x" * (2 << 20),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 413
+    assert response.json()["Code"] == "RequestEntityTooLarge"
