@@ -11,8 +11,6 @@ from artifactd.openapi.handlers.base import Context, Page, page_offset
 from artifactd.store import builds, repositories
 from artifactd.store.repositories import Instance, Namespace, Repository
 
-_NO_TAGS: list[dict[str, str]] = []
-
 
 def instance_body(instance: Instance, times_as_text: bool = False) -> dict[str, Any]:
     created, modified = instance.created_at, instance.modified_at
@@ -25,7 +23,7 @@ def instance_body(instance: Instance, times_as_text: bool = False) -> dict[str, 
         "ResourceGroupId": "",
         "CreateTime": str(created) if times_as_text else created,
         "ModifiedTime": str(modified) if times_as_text else modified,
-        "Tags": _NO_TAGS,
+        "Tags": [],
     }
 
 

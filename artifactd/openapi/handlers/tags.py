@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from artifactd.errors import RegistryError
-from artifactd.openapi.errors import BusinessError
+from artifactd.openapi.errors import BusinessError, GatewayError
 from artifactd.openapi.handlers.base import Context, Page
 from artifactd.openapi.services import TagInfo
 from artifactd.store import keys
@@ -75,7 +75,8 @@ def get_authorization_token(ctx: Context) -> dict[str, Any]:
     with ctx.transaction() as session:
         key = session.get(keys.AccessKey, ctx.access_key_id)
         if key is None:
-            raise BusinessError("INSTANCE_NOT_EXIST", "The access key was deleted.")
+            # Deleted between the signature check and now.
+            raise GatewayError("InvalidAccessKeyId.NotFound")
         password = keys.registry_password(key, expires_at)
     return {
         "TempUsername": ctx.access_key_id,
