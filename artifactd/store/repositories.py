@@ -170,12 +170,25 @@ def create_namespace(
         created_at=now,
         modified_at=now,
     )
-    session.add(namespace)
+    # A savepoint keeps the caller's transaction usable if a concurrent
+    # request created the same name first.
     try:
-        session.flush()
+        with session.begin_nested():
+            session.add(namespace)
     except IntegrityError as exc:
         raise RecordExistsError(f"namespace {name} already exists") from exc
     return namespace
+
+
+def ensure_namespace(session: Session, instance_id: str, name: str) -> Namespace:
+    """The namespace ``name``, created with defaults if missing; race-safe."""
+    namespace = find_namespace(session, instance_id, name=name)
+    if namespace is not None:
+        return namespace
+    try:
+        return create_namespace(session, instance_id, name)
+    except RecordExistsError:
+        return get_namespace(session, instance_id, name=name)
 
 
 def find_namespace(
@@ -273,9 +286,9 @@ def create_repository(
         created_at=now,
         modified_at=now,
     )
-    session.add(repository)
     try:
-        session.flush()
+        with session.begin_nested():
+            session.add(repository)
     except IntegrityError as exc:
         raise RecordExistsError(f"repository {repository.path} already exists") from exc
     return repository

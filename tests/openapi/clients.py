@@ -119,3 +119,21 @@ class Caller:
         answer = self.tea.call_api(api, request, RuntimeOptions())
         assert answer["statusCode"] == 200
         return answer["body"]
+
+
+def create_repository(caller: Caller, instance_id: str, namespace: str) -> str:
+    """Create ``namespace`` and its repository ``app``; returns the RepoId."""
+    created = caller.call(
+        "CreateNamespace", InstanceId=instance_id, NamespaceName=namespace
+    )
+    assert created["IsSuccess"] is True, created
+    repository = caller.call(
+        "CreateRepository",
+        InstanceId=instance_id,
+        RepoNamespaceName=namespace,
+        RepoName="app",
+        RepoType="PRIVATE",
+        Summary="app",
+    )
+    assert repository["IsSuccess"] is True, repository
+    return repository["RepoId"]

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.openapi.clients import Caller
+from tests.openapi.clients import Caller, create_repository
 from tests.openapi.conftest import start_api
 
 
@@ -29,15 +29,7 @@ def test_login_push_and_tags_through_the_api(server, skopeo, corpus_dir):
         "tea-v3", server.endpoint, server.access_key_id, server.access_key_secret
     )
     instance_id = caller.call("ListInstance")["Instances"][0]["InstanceId"]
-    caller.call("CreateNamespace", InstanceId=instance_id, NamespaceName="team")
-    repo_id = caller.call(
-        "CreateRepository",
-        InstanceId=instance_id,
-        RepoNamespaceName="team",
-        RepoName="app",
-        RepoType="PRIVATE",
-        Summary="app",
-    )["RepoId"]
+    repo_id = create_repository(caller, instance_id, "team")
     token = caller.call("GetAuthorizationToken", InstanceId=instance_id)
     creds = f"{token['TempUsername']}:{token['AuthorizationToken']}"
 
@@ -105,15 +97,7 @@ def test_deleting_a_repository_deletes_its_images(server, skopeo, corpus_dir):
         "core-post", server.endpoint, server.access_key_id, server.access_key_secret
     )
     instance_id = caller.call("ListInstance")["Instances"][0]["InstanceId"]
-    caller.call("CreateNamespace", InstanceId=instance_id, NamespaceName="gone")
-    repo_id = caller.call(
-        "CreateRepository",
-        InstanceId=instance_id,
-        RepoNamespaceName="gone",
-        RepoName="app",
-        RepoType="PRIVATE",
-        Summary="app",
-    )["RepoId"]
+    repo_id = create_repository(caller, instance_id, "gone")
     creds = f"{server.access_key_id}:{server.access_key_secret}"
     for tag in ("zstd", "uncompressed"):
         subprocess.run(

@@ -23,7 +23,7 @@ from artifactd.openapi.schema import BOOLEAN, INTEGER, OBJECT, Param
 from artifactd.openapi.signing import rpc_v1_signature, rpc_v1_string_to_sign
 from artifactd.store import builds
 from artifactd.store.db import open_data_dir
-from tests.openapi.clients import Caller
+from tests.openapi.clients import Caller, create_repository
 
 ODD_TEXT = st.one_of(
     st.text(max_size=40),
@@ -37,15 +37,7 @@ def world(api):
     """A namespace, repository, rule and task to aim the fuzzer at."""
     caller = Caller("core-get", api.endpoint, api.access_key_id, api.access_key_secret)
     instance_id = caller.call("ListInstance")["Instances"][0]["InstanceId"]
-    caller.call("CreateNamespace", InstanceId=instance_id, NamespaceName="fuzz")
-    repo_id = caller.call(
-        "CreateRepository",
-        InstanceId=instance_id,
-        RepoNamespaceName="fuzz",
-        RepoName="app",
-        RepoType="PRIVATE",
-        Summary="fuzz",
-    )["RepoId"]
+    repo_id = create_repository(caller, instance_id, "fuzz")
     namespace_id = caller.call(
         "GetNamespace", InstanceId=instance_id, NamespaceName="fuzz"
     )["NamespaceId"]

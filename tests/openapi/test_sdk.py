@@ -14,7 +14,13 @@ import httpx
 import pytest
 
 from artifactd.openapi.actions import ACTIONS
-from tests.openapi.clients import FLAVOURS, Caller, common_request, core_client
+from tests.openapi.clients import (
+    FLAVOURS,
+    Caller,
+    common_request,
+    core_client,
+    create_repository,
+)
 from tests.openapi.conftest import push
 
 PRIORITY_FILE = base64.b64encode(b"/bin/sh\n/usr/lib/libc.so.6\n").decode()
@@ -246,22 +252,9 @@ def test_namespaces_and_repositories(client, instance_id):
     )
 
 
-def make_repository(client: Caller, instance_id: str, ns: str) -> str:
-    ok(client.call("CreateNamespace", InstanceId=instance_id, NamespaceName=ns))
-    created = client.call(
-        "CreateRepository",
-        InstanceId=instance_id,
-        RepoNamespaceName=ns,
-        RepoName="app",
-        RepoType="PRIVATE",
-        Summary="app",
-    )
-    return ok(created)["RepoId"]
-
-
 def test_tags_and_builds(client, instance_id, registry, skopeo, corpus_dir):
     ns = f"img-{client.flavour}"
-    repo_id = make_repository(client, instance_id, ns)
+    repo_id = create_repository(client, instance_id, ns)
     layout = corpus_dir / "docker-v2"
     push(skopeo, layout, "uncompressed", registry, f"{ns}/app:v1")
     push(skopeo, layout, "zstd", registry, f"{ns}/app:v2")
