@@ -50,6 +50,24 @@ Actions marked **extension** do not exist in the cloud API.
 """
 
 
+_LIMITS = """\
+## Limits
+
+- Used nonces are remembered in the memory of the serving process (for as long
+  as their timestamp is valid, up to 4 million at once; past that, calls get
+  `Throttling.User`). Replicas behind one load balancer do not share them, so
+  a replay sent to another replica within 15 minutes would be accepted.
+- An access key's secret is cached for 5 seconds: a deleted key can sign
+  calls for up to that long.
+- The registry keeps no tag times: `ImageCreate`/`ImageUpdate` are the image
+  config's `created` time (0 for an index).
+- With an external distribution registry, a tag whose manifest another tag
+  shares cannot be deleted alone (`TAG_NOT_DELETABLE`).
+- `ImageIndexOnly=true` is refused; `ArtifactCompression` reports no
+  squashing (`SquashKeepLayers` 0).
+"""
+
+
 def render() -> str:
     """The whole reference page as Markdown."""
     lines = [_INTRO, "## Actions", ""]
@@ -62,6 +80,7 @@ def render() -> str:
     for action in ACTIONS.values():
         lines.extend(_action(action))
     lines.extend(_error_tables())
+    lines.extend(["", _LIMITS])
     return "\n".join(lines).rstrip() + "\n"
 
 
