@@ -38,6 +38,7 @@ from artifactd.openapi.render import (
     render_json,
     render_xml,
 )
+from artifactd.openapi.schema import Action
 from artifactd.openapi.services import ApiServices
 from artifactd.openapi.signing import SignatureVerifier
 from artifactd.openapi.throttle import RateLimiter
@@ -191,7 +192,7 @@ class _Api:
             raise GatewayError("ServiceUnavailable") from exc
 
     @staticmethod
-    def _action(rpc: RpcRequest):
+    def _action(rpc: RpcRequest) -> Action:
         version = rpc.version
         if not version:
             raise missing_parameter("Version")
