@@ -3,6 +3,14 @@
 SQLite in the data directory by default (WAL journal, foreign keys on, a busy
 timeout so concurrent writers wait instead of failing); any SQLAlchemy URL,
 such as PostgreSQL, for scale-out deployments.
+
+Every SQLite transaction opens with ``BEGIN IMMEDIATE``, taking the write lock
+up front. Almost every transaction here reads and then writes (find, then
+create; pick a task, then claim it); under the default deferred ``BEGIN`` two
+of them racing fail with "database is locked" at once, since SQLite cannot
+upgrade a read snapshot that another writer has made stale, and the busy
+timeout does not apply. Taken up front, the lock is simply waited for. Reads
+outside the ORM (the API's task reader) stay lock-free in autocommit.
 """
 
 from __future__ import annotations
@@ -31,10 +39,18 @@ def create_db_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     engine = create_engine(url, connect_args={"check_same_thread": False})
     event.listen(engine, "connect", _configure_sqlite)
+    event.listen(engine, "begin", _begin_immediate)
     return engine
 
 
+def _begin_immediate(connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _configure_sqlite(dbapi_connection, _record) -> None:
+    # The driver's own implicit BEGIN is turned off: _begin_immediate opens
+    # each transaction instead, and savepoints then nest properly.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
