@@ -1,10 +1,17 @@
-"""The app factory: the registry, its token endpoint and health, over the store.
+"""The app factory: the whole service in one process, over the store.
 
-:func:`create_app` builds everything from :class:`~artifactd.config.Settings`
-and starts nothing at import. The registry only knows small protocols; this
-module implements them with the store: access keys are the registry's
-credentials, and namespaces and repositories decide what is public and what
-a push may create (automatic repository creation, as ACR does it).
+:func:`build_service` assembles the parts from
+:class:`~artifactd.config.Settings` and :func:`create_app` mounts them; nothing
+starts at import, and the build workers start and stop with the app's
+lifespan. The path of one image: a manifest pushed to the registry raises an
+event, the :class:`BuildTrigger` queues a task in the store when a build rule
+covers the repository, and a worker of the :class:`WorkerPool` claims it and
+converts the image in place, reading and writing the registry's storage.
+
+The registry only knows small protocols; this module implements them with the
+store: access keys are the registry's credentials, and namespaces and
+repositories decide what is public and what a push may create (automatic
+repository creation, as ACR does it).
 """
 
 from __future__ import annotations
@@ -12,23 +19,33 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from anyio import to_thread
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from artifactd.builds.cache import StoreLayerCache
+from artifactd.builds.service import BuildService
+from artifactd.builds.triggers import BuildTrigger
 from artifactd.config import Settings
 from artifactd.errors import RecordExistsError
+from artifactd.formats.estargz import BuildOptions
+from artifactd.metrics import CONTENT_TYPE, Metrics
+from artifactd.openapi.launch import mount_api
 from artifactd.registry.auth import Authorizer, Principal, TokenIssuer
 from artifactd.registry.events import EventBus, WebhookNotifier
+from artifactd.registry.local import LocalRepository
 from artifactd.registry.server import Registry, RegistryConfig, registry_routes
 from artifactd.registry.storage import FilesystemStorage
 from artifactd.store import keys, repositories
@@ -40,6 +57,7 @@ from artifactd.store.db import (
 )
 from artifactd.store.keys import AccessKey
 from artifactd.store.repositories import Instance
+from artifactd.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -118,13 +136,9 @@ class StorePolicy:
         )
         if found is not None:
             return True
-        namespace = repositories.find_namespace(
-            session, self._instance_id, name=namespace_name
+        namespace = repositories.ensure_namespace(
+            session, self._instance_id, namespace_name
         )
-        if namespace is None:
-            namespace = repositories.create_namespace(
-                session, self._instance_id, namespace_name
-            )
         if not namespace.auto_create_repo:
             return False
         try:
@@ -139,8 +153,33 @@ class StorePolicy:
 
 
 @dataclass
+class Builds:
+    """The build engine: push events in, accelerated images out."""
+
+    service: BuildService
+    pool: WorkerPool
+    trigger: BuildTrigger
+    compress_pool: ThreadPoolExecutor
+    work_dir: Path
+    workers: int
+
+    def start(self) -> None:
+        # Conversions interrupted by a crash leave their scratch files behind.
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        self.work_dir.mkdir(parents=True)
+        if self.workers:
+            self.pool.start()
+
+    def stop(self) -> None:
+        """Stop the workers; running builds are released for the next start."""
+        if self.workers:
+            self.pool.stop()
+        self.compress_pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass
 class Service:
-    """What the app holds, for the commands and for the parts mounted later."""
+    """What the app holds, for the commands and for the parts it mounts."""
 
     settings: Settings
     sessions: sessionmaker[Session]
@@ -149,6 +188,8 @@ class Service:
     notifier: WebhookNotifier | None
     #: The key created at this start (first start or bootstrap), to print once.
     new_key: AccessKey | None
+    metrics: Metrics
+    builds: Builds
 
 
 def open_sessions(settings: Settings) -> sessionmaker[Session]:
@@ -191,14 +232,18 @@ def token_signing_key(data_dir: Path) -> bytes:
 
 
 def build_service(settings: Settings) -> Service:
-    """Open the store and storage, and assemble the registry."""
+    """Open the store and storage, and assemble the registry and the builds."""
     sessions = open_sessions(settings)
+    service_name = settings.public_url.split("://")[-1].rstrip("/")
     with sessions() as session, session.begin():
         instance = repositories.ensure_instance(
             session, settings.instance_name, "local"
         )
+        endpoint = service_name or f"{settings.host}:{settings.port}"
+        if instance.endpoint != endpoint:
+            instance.endpoint = endpoint
     new_key = prepare_keys(settings, sessions)
-    service_name = settings.public_url.split("://")[-1].rstrip("/") or "artifactd"
+    service_name = service_name or "artifactd"
     issuer = TokenIssuer(
         token_signing_key(settings.data_dir), service_name, settings.token_ttl
     )
@@ -219,11 +264,68 @@ def build_service(settings: Settings) -> Service:
         events,
         RegistryConfig(public_url=settings.public_url),
     )
-    return Service(settings, sessions, instance, registry, notifier, new_key)
+    metrics = Metrics(sessions)
+    builds = build_engine(settings, sessions, instance.id, registry, metrics)
+    events.subscribe(builds.trigger.on_push)
+    return Service(
+        settings, sessions, instance, registry, notifier, new_key, metrics, builds
+    )
+
+
+def build_engine(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    instance_id: str,
+    registry: Registry,
+    metrics: Metrics,
+) -> Builds:
+    """Workers that build in the embedded registry, and the trigger feeding them."""
+
+    def open_repository(name: str) -> tuple[LocalRepository, LocalRepository]:
+        repository = LocalRepository(registry, name)
+        return repository, repository
+
+    work_dir = settings.data_dir / "work"
+    compress_pool = ThreadPoolExecutor(
+        settings.compress_threads or os.cpu_count() or 1,
+        thread_name_prefix="compress",
+    )
+    service = BuildService(
+        sessions,
+        open_repository,
+        options=BuildOptions(
+            level=settings.build_compression_level,
+            chunk_size=settings.build_chunk_size,
+        ),
+        cache=StoreLayerCache(sessions),
+        compress_pool=compress_pool,
+        work_dir=str(work_dir),
+        metrics=metrics,
+    )
+    pool = WorkerPool(
+        sessions,
+        service,
+        size=settings.build_workers,
+        lease_seconds=settings.build_lease_seconds,
+    )
+    trigger = BuildTrigger(
+        sessions, instance_id, registry.storage.resolve_tag, pool.wake
+    )
+    return Builds(
+        service, pool, trigger, compress_pool, work_dir, settings.build_workers
+    )
 
 
 async def _healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
+
+
+def _metrics_route(metrics: Metrics) -> Route:
+    async def render(request: Request) -> Response:
+        body = await to_thread.run_sync(metrics.render)
+        return Response(body, media_type=CONTENT_TYPE)
+
+    return Route("/metrics", render, methods=["GET"])
 
 
 def create_app(
@@ -234,8 +336,9 @@ def create_app(
     """The whole service as one ASGI app.
 
     ``/v2/`` and ``/auth/token`` are the registry, ``/healthz`` answers
-    ``{"status": "ok"}``. ``extra_routes`` come last, so the OpenAPI, which
-    answers at ``/``, is mounted there without shadowing the registry.
+    ``{"status": "ok"}``, ``/metrics`` is Prometheus text, and the OpenAPI
+    answers at ``/``, mounted last so it shadows nothing. ``extra_routes`` go
+    before the OpenAPI. The build workers run while the app's lifespan does.
     ``app.state.service`` is the :class:`Service`.
     """
     service = service or build_service(settings)
@@ -244,16 +347,27 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if service.notifier is not None:
             service.notifier.start()
+        service.builds.start()
         try:
             yield
         finally:
+            await to_thread.run_sync(service.builds.stop)
             if service.notifier is not None:
                 service.notifier.stop()
 
+    api = mount_api(
+        service.sessions,
+        service.instance.id,
+        service.registry.storage,
+        rate_per_key=settings.api_rate_per_key or None,
+        on_task_queued=service.builds.pool.wake,
+    )
     routes = [
         *registry_routes(service.registry),
         Route("/healthz", _healthz, methods=["GET", "HEAD"]),
+        _metrics_route(service.metrics),
         *extra_routes,
+        *api,
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.service = service

@@ -21,6 +21,7 @@ from artifactd.errors import ConfigError
 
 ENV_PREFIX = "ARTIFACTD_"
 AUTH_MODES = ("token", "basic", "none")
+ACCELERATED_FORMATS = ("estargz",)
 
 
 def _default_data_dir() -> Path:
@@ -55,6 +56,24 @@ class Settings:
     #: Name of the one registry instance, as the API reports it.
     instance_name: str = "artifactd"
     log_level: str = "info"
+    #: Builds run at once in this process; more tasks wait in the store.
+    #: 0 runs none here: this process only serves and queues, and tasks wait
+    #: for a process with workers on the same store.
+    build_workers: int = 2
+    #: Threads compressing eStargz members, shared by all running builds
+    #: (0: one per CPU).
+    compress_threads: int = 0
+    #: A build whose worker stops renewing its lease for this long (the
+    #: process died) is run again by the next worker that looks.
+    build_lease_seconds: int = 30
+    #: gzip level (0-9) and chunk size (bytes) of converted layers.
+    build_compression_level: int = 9
+    build_chunk_size: int = 4 << 20
+    #: Format of IMAGE_TO_ECI_ACCELERATED_IMAGE builds (IMAGE_TO_ACCELERATED_IMAGE
+    #: is always eStargz).
+    eci_accelerated_format: str = "estargz"
+    #: API requests per second allowed per access key (0: unlimited).
+    api_rate_per_key: int = 0
 
     @property
     def registry_dir(self) -> Path:
@@ -90,6 +109,33 @@ class Settings:
                 raise ConfigError(f"{url!r} is not an http(s) URL")
         if self.gc_grace_seconds < 0:
             raise ConfigError("gc_grace_seconds must not be negative")
+        if not 0 <= self.build_workers <= 64:
+            raise ConfigError(f"build_workers must be 0-64, not {self.build_workers}")
+        if not 0 <= self.compress_threads <= 256:
+            raise ConfigError(
+                f"compress_threads must be 0-256, not {self.compress_threads}"
+            )
+        if not 5 <= self.build_lease_seconds <= 3600:
+            raise ConfigError(
+                f"build_lease_seconds must be 5-3600, not {self.build_lease_seconds}"
+            )
+        if not 0 <= self.build_compression_level <= 9:
+            raise ConfigError(
+                "build_compression_level must be 0-9, "
+                f"not {self.build_compression_level}"
+            )
+        if not 64 << 10 <= self.build_chunk_size <= 1 << 30:
+            raise ConfigError(
+                f"build_chunk_size must be 64 KiB to 1 GiB, not {self.build_chunk_size}"
+            )
+        if self.eci_accelerated_format not in ACCELERATED_FORMATS:
+            raise ConfigError(
+                "eci_accelerated_format must be one of "
+                f"{', '.join(ACCELERATED_FORMATS)}, "
+                f"not {self.eci_accelerated_format!r}"
+            )
+        if self.api_rate_per_key < 0:
+            raise ConfigError("api_rate_per_key must not be negative")
         return self
 
 

@@ -57,6 +57,7 @@ class BuildOutcome:
     source: ImageSummary
     target: ImageSummary
     seconds: float
+    #: Layer conversion time, added up over layers (they run in parallel).
     convert_seconds: float
     #: Layers this build converted itself (not copied, not reused).
     layers_converted: int = 0
@@ -174,12 +175,14 @@ def run_build(
         cancel,
         compress_pool,
     )
+    converting = time.monotonic()
     try:
         with converter:
             desc = converter.convert(reference, request.target_tag)
     except ConversionCanceled:
         log(f"Canceled; {target} was not written")
         raise
+    converting = time.monotonic() - converting
     log(f"Pushed and tagged {target} -> {desc.digest}")
     target_summary = ImageSummary(
         digest=desc.digest,
@@ -189,7 +192,8 @@ def run_build(
     )
     seconds = time.monotonic() - started
     log(
-        f"Build succeeded in {seconds:.1f}s: {target_summary.layers} layers, "
+        f"Build succeeded in {seconds:.1f}s ({converting:.1f}s converting and "
+        f"pushing): {target_summary.layers} layers, "
         f"{_mb(target_summary.size)} (source {_mb(source_summary.size)})"
     )
     return BuildOutcome(

@@ -8,6 +8,7 @@ same way.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -77,12 +78,20 @@ def mount_api(
     instance_id: str,
     storage: RegistryStorage,
     rate_per_key: float | None = None,
+    on_task_queued: Callable[[], None] | None = None,
 ) -> list[BaseRoute]:
     """The API routes for ``artifactd serve``, tags read from the registry storage.
 
-    Pass them as ``extra_routes`` of :func:`artifactd.app.create_app`.
+    Pass them as ``extra_routes`` of :func:`artifactd.app.create_app`;
+    ``on_task_queued`` is called after CreateArtifactBuildTask queues a task.
     """
-    services = ApiServices(sessions, instance_id, StorageTags(storage), run_inline=True)
+    services = ApiServices(
+        sessions,
+        instance_id,
+        StorageTags(storage),
+        run_inline=True,
+        on_task_queued=on_task_queued,
+    )
     limiter = RateLimiter(rate_per_key, 2 * rate_per_key) if rate_per_key else None
     return api_routes(services, rate_limiter=limiter)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -64,6 +65,7 @@ class ApiServices:
         tags: TagSource,
         run_inline: bool = False,
         secret_cache_seconds: float = 5.0,
+        on_task_queued: Callable[[], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.instance_id = instance_id
@@ -73,6 +75,12 @@ class ApiServices:
         self.task_reader = builds.TaskReader(sessions.kw["bind"])
         self._secrets: dict[str, tuple[str | None, float]] = {}
         self._lock = threading.Lock()
+        self._on_task_queued = on_task_queued
+
+    def task_queued(self) -> None:
+        """A build task was queued: let the workers know now."""
+        if self._on_task_queued is not None:
+            self._on_task_queued()
 
     def lookup_secret(self, access_key_id: str) -> str | None:
         """The secret of an enabled access key, or None; cached briefly."""

@@ -93,6 +93,77 @@ class Registry:
         self.events = events or EventBus()
         self.config = config or RegistryConfig()
 
+    def store_manifest(
+        self,
+        name: str,
+        data: bytes,
+        media_type: str,
+        doc: Manifest | Index,
+        tag: str,
+        reference: str,
+    ) -> str:
+        """Store a parsed manifest in ``name``, tagged when ``tag`` is given.
+
+        Every blob or child manifest it refers to must already be in the
+        repository, so a stored manifest is always complete; raises
+        :class:`DistributionError` with the spec's code otherwise.
+        """
+        digest = sha256_digest(data)
+        if ":" in reference and _validate_digest(reference) != digest:
+            raise _error(
+                "DIGEST_INVALID",
+                f"manifest digest is {digest}, the URL names {reference}",
+                400,
+            )
+        referrer = None
+        if doc.subject is not None:
+            referrer = _referrer_descriptor(doc, media_type, digest, len(data))
+        with self.storage.reference_lock():
+            self._check_references(name, doc)
+            self.storage.put_manifest(
+                name,
+                data,
+                media_type,
+                tag=tag,
+                subject=doc.subject.digest if doc.subject else "",
+                referrer=referrer,
+            )
+            self.storage.link_blob(name, digest)
+        return digest
+
+    def _check_references(self, name: str, doc: Manifest | Index) -> None:
+        if isinstance(doc, Manifest):
+            for desc in [doc.config, *doc.layers]:
+                if desc.media_type in _NOT_PUSHED or desc.extra.get("urls"):
+                    continue
+                if not self.storage.repository_has_blob(name, desc.digest):
+                    raise _error(
+                        "MANIFEST_BLOB_UNKNOWN",
+                        f"blob {desc.digest} is not in {name}; push it first",
+                        400,
+                        {"digest": desc.digest},
+                    )
+                # A fresh mtime tells a concurrent garbage collection to spare it.
+                self.storage.touch_blob(desc.digest)
+                size = self.storage.blob_size(desc.digest)
+                if size != desc.size:
+                    raise _error(
+                        "MANIFEST_INVALID",
+                        f"descriptor of {desc.digest} says {desc.size} bytes, "
+                        f"the blob has {size}",
+                        400,
+                    )
+            return
+        for desc in doc.manifests:
+            self.storage.touch_blob(desc.digest)
+            if self.storage.get_manifest(name, desc.digest) is None:
+                raise _error(
+                    "MANIFEST_BLOB_UNKNOWN",
+                    f"manifest {desc.digest} listed by the index is not in {name}",
+                    400,
+                    {"digest": desc.digest},
+                )
+
 
 def registry_routes(registry: Registry) -> list[BaseRoute]:
     """``/v2/``, everything under it, and the token endpoint."""
@@ -492,7 +563,7 @@ class _Handlers:
         data = await self._read_manifest(request)
         media_type, doc = _parse_manifest(data, _media_type(request))
         digest = await to_thread.run_sync(
-            self._store_manifest, name, data, media_type, doc, tag, reference
+            self.registry.store_manifest, name, data, media_type, doc, tag, reference
         )
         event = PushEvent(
             repository=name,
@@ -533,71 +604,6 @@ class _Handlers:
             if len(body) > limit:
                 raise _error("MANIFEST_INVALID", f"manifest is over {limit} bytes", 413)
         return bytes(body)
-
-    def _store_manifest(
-        self,
-        name: str,
-        data: bytes,
-        media_type: str,
-        doc: Manifest | Index,
-        tag: str,
-        reference: str,
-    ) -> str:
-        digest = sha256_digest(data)
-        if ":" in reference and _validate_digest(reference) != digest:
-            raise _error(
-                "DIGEST_INVALID",
-                f"manifest digest is {digest}, the URL names {reference}",
-                400,
-            )
-        referrer = None
-        if doc.subject is not None:
-            referrer = _referrer_descriptor(doc, media_type, digest, len(data))
-        with self.storage.reference_lock():
-            self._check_references(name, doc)
-            self.storage.put_manifest(
-                name,
-                data,
-                media_type,
-                tag=tag,
-                subject=doc.subject.digest if doc.subject else "",
-                referrer=referrer,
-            )
-            self.storage.link_blob(name, digest)
-        return digest
-
-    def _check_references(self, name: str, doc: Manifest | Index) -> None:
-        if isinstance(doc, Manifest):
-            for desc in [doc.config, *doc.layers]:
-                if desc.media_type in _NOT_PUSHED or desc.extra.get("urls"):
-                    continue
-                if not self.storage.repository_has_blob(name, desc.digest):
-                    raise _error(
-                        "MANIFEST_BLOB_UNKNOWN",
-                        f"blob {desc.digest} is not in {name}; push it first",
-                        400,
-                        {"digest": desc.digest},
-                    )
-                # A fresh mtime tells a concurrent garbage collection to spare it.
-                self.storage.touch_blob(desc.digest)
-                size = self.storage.blob_size(desc.digest)
-                if size != desc.size:
-                    raise _error(
-                        "MANIFEST_INVALID",
-                        f"descriptor of {desc.digest} says {desc.size} bytes, "
-                        f"the blob has {size}",
-                        400,
-                    )
-            return
-        for desc in doc.manifests:
-            self.storage.touch_blob(desc.digest)
-            if self.storage.get_manifest(name, desc.digest) is None:
-                raise _error(
-                    "MANIFEST_BLOB_UNKNOWN",
-                    f"manifest {desc.digest} listed by the index is not in {name}",
-                    400,
-                    {"digest": desc.digest},
-                )
 
     async def manifest_delete(
         self, request: Request, name: str, reference: str

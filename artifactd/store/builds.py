@@ -384,7 +384,11 @@ def list_tasks(
     query = (
         select(BuildTask)
         .where(*where)
-        .order_by(BuildTask.created_at.desc(), BuildTask.id.desc())
+        .order_by(
+            BuildTask.created_at.desc(),
+            BuildTask.queued_at.desc(),
+            BuildTask.id.desc(),
+        )
         .offset(offset)
         .limit(limit)
     )

@@ -1,7 +1,8 @@
 """Live servers for the API tests: the API itself and a registry for tags.
 
-``start_api`` is the one place that decides how the API is started; switch
-it to ``artifactd serve`` once that command mounts the API.
+``start_api`` is the one place that decides how the API is started: as
+``artifactd serve`` (registry, API and builds in one process), or the API
+alone over an external registry.
 """
 
 from __future__ import annotations
@@ -122,17 +123,23 @@ def start_api(data_dir: Path, registry_url: str | None, *extra: str) -> ApiServe
     """Start the API as a real process on a free loopback port.
 
     With a ``registry_url``, the API alone (tags from that registry); without,
-    the embedded registry and the API in one process, as ``artifactd serve``.
+    ``artifactd serve``: the embedded registry, the API and the build workers.
     """
     port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARTIFACTD_")}
     if registry_url is None:
         command = [
             sys.executable,
             "-m",
-            "tests.openapi.serve_combined",
+            "artifactd.cli",
+            "serve",
+            "--data-dir",
             str(data_dir),
+            "--port",
             str(port),
+            *extra,
         ]
+        env["ARTIFACTD_LOG_LEVEL"] = "warning"
     else:
         command = [
             sys.executable,
@@ -152,7 +159,7 @@ def start_api(data_dir: Path, registry_url: str | None, *extra: str) -> ApiServe
         stdout=subprocess.PIPE,
         stderr=None,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**env, "PYTHONUNBUFFERED": "1"},
     )
     try:
         key_id, secret, output = _read_first_key(process, 30)

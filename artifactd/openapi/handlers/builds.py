@@ -198,7 +198,9 @@ def create_task(ctx: Context) -> dict[str, Any]:
             source_digest=image.digest,
         )
         builds.append_log(session, task.id, f"Task queued for {repo.path}:{p['Tag']}")
-        return {"BuildTaskId": task.id}
+        task_id = task.id
+    ctx.services.task_queued()
+    return {"BuildTaskId": task_id}
 
 
 def get_task(ctx: Context) -> dict[str, Any]:
