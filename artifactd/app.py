@@ -31,6 +31,7 @@ from pathlib import Path
 from anyio import to_thread
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -42,6 +43,7 @@ from artifactd.config import Settings
 from artifactd.errors import RecordExistsError
 from artifactd.formats.estargz import BuildOptions
 from artifactd.metrics import CONTENT_TYPE, Metrics
+from artifactd.openapi.app import RpcFastPath
 from artifactd.openapi.launch import mount_api
 from artifactd.registry.auth import Authorizer, Principal, TokenIssuer
 from artifactd.registry.events import EventBus, WebhookNotifier
@@ -369,6 +371,10 @@ def create_app(
         *extra_routes,
         *api,
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(RpcFastPath, routes=api)],
+    )
     app.state.service = service
     return app

@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/api_bench.py [--tasks 100000] [--duration 10]
 
-Starts the API as a real process on loopback over a store holding ``--tasks``
-build tasks, pre-signs one RPC v1 (HMAC-SHA1) request per planned call, each
+Starts ``artifactd serve`` (without build workers, so the store stays as
+filled) as a real process on loopback over a store holding ``--tasks`` build
+tasks, pre-signs one RPC v1 (HMAC-SHA1) request per planned call, each
 with its own nonce, and replays them with ``wrk`` (64 connections), so the
 load generator does no signing. In the same run, ``wrk`` also drives the
 server's no-op endpoint (``/-/ping``) as the baseline. Reports requests per
@@ -88,21 +89,15 @@ def free_port() -> int:
 
 
 def start_server(data_dir: Path, port: int) -> tuple[subprocess.Popen, str, str]:
+    # No build workers: the store's PENDING tasks must stay as they are.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARTIFACTD_")}
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "artifactd.openapi",
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        [sys.executable, "-m", "artifactd.cli", "serve", "--workers", "0"]
+        + ["--data-dir", str(data_dir), "--port", str(port)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
+        env={**env, "ARTIFACTD_LOG_LEVEL": "warning"},
     )
     key_id = secret = None
     assert process.stdout is not None

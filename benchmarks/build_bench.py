@@ -125,9 +125,7 @@ class Server:
                 artifact_type="ACCELERATED_IMAGE",
                 scope_type="REPOSITORY",
                 scope_id=repo_id,
-                parameters=models.CreateArtifactBuildRuleRequestParameters(
-                    image_index_only=False, priority=3
-                ),
+                parameters={"ImageIndexOnly": False, "Priority": 3},
             )
         )
         return repo_id

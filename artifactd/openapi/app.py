@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from artifactd.errors import ArtifactdError, RegistryError
 from artifactd.openapi.actions import ACTIONS
@@ -88,6 +88,30 @@ def api_routes(
         Route("/", api),
         Route("/-/ping", _ping, methods=["GET"]),
     ]
+
+
+class RpcFastPath:
+    """ASGI middleware sending requests for ``/`` straight to the API.
+
+    In an app that mounts the registry and more, ``/`` is the API's only path
+    and by far its busiest (clients poll GetArtifactBuildTask); answering it
+    ahead of the router saves a route scan and Starlette's exception layer on
+    every call. The API catches its own errors, so nothing else is needed.
+    """
+
+    def __init__(self, app: ASGIApp, routes: list[BaseRoute]) -> None:
+        self.app = app
+        self.api = next(
+            route.app
+            for route in routes
+            if isinstance(route, Route) and isinstance(route.endpoint, _Api)
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/":
+            await self.api(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 async def _ping(request: Request) -> Response:

@@ -9,16 +9,19 @@ for each item, as the public API examples do.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from xml.sax.saxutils import escape
+
+import orjson
 
 JSON_CONTENT_TYPE = "application/json;charset=utf-8"
 XML_CONTENT_TYPE = "text/xml;charset=utf-8"
 
 
 def render_json(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact UTF-8 JSON (what ``json.dumps`` with compact separators and
+    ``ensure_ascii=False`` gives), in a few microseconds."""
+    return orjson.dumps(body)
 
 
 def render_xml(root: str, body: dict[str, Any]) -> bytes:

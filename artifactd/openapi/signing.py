@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import calendar
+import functools
 import hashlib
 import heapq
 import hmac
@@ -61,13 +62,35 @@ def pct(text: str) -> str:
     # Most names and values need no escaping; checking is cheaper than quoting.
     if _UNRESERVED_RE.fullmatch(text):
         return text
+    if text.isascii():
+        return _RESERVED_RE.sub(_escape, text)
     return quote(text, safe="")
+
+
+_RESERVED_RE = re.compile(r"[^A-Za-z0-9_.~-]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"%{ord(match.group()):02X}"
+
+
+#: Encoded parameter names: a handful recur in every request.
+_NAMES: dict[str, str] = {}
+
+
+def _pct_name(name: str) -> str:
+    encoded = _NAMES.get(name)
+    if encoded is None:
+        encoded = pct(name)
+        if len(_NAMES) < 4096:
+            _NAMES[name] = encoded
+    return encoded
 
 
 def canonical_query(params: dict[str, str], skip: str | None = None) -> str:
     """``name=value`` pairs, encoded with :func:`pct`, sorted by encoded name."""
-    pairs = sorted((pct(k), pct(v)) for k, v in params.items() if k != skip)
-    return "&".join(f"{k}={v}" for k, v in pairs)
+    pairs = sorted((_pct_name(k), pct(v)) for k, v in params.items() if k != skip)
+    return "&".join([f"{k}={v}" for k, v in pairs])
 
 
 def rpc_v1_string_to_sign(method: str, params: dict[str, str]) -> str:
@@ -139,8 +162,12 @@ def acs3_signature(string_to_sign: str, secret: str) -> str:
     return mac.hexdigest()
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_timestamp(value: str) -> float:
-    """Seconds since the epoch of ``YYYY-MM-DDThh:mm:ssZ`` (UTC), strictly."""
+    """Seconds since the epoch of ``YYYY-MM-DDThh:mm:ssZ`` (UTC), strictly.
+
+    Cached: requests signed within the same second carry the same text.
+    """
     match = _TIMESTAMP_RE.fullmatch(value)
     if match is None:
         raise GatewayError("InvalidTimeStamp.Format")
