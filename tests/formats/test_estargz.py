@@ -265,3 +265,23 @@ def test_reference_verifies_random_layer(level, tmp_path, estargz_ref):
     members = [file_info(f"d/f{i}", bytes(range(256)) * i) for i in range(30)]
     blob, result = build(make_tar(members), tmp_path, chunk_size=1000, level=level)
     reference_verify(estargz_ref, blob, result.toc_digest, result.diff_id)
+
+
+def test_a_prioritized_name_written_twice_keeps_its_last_content(tmp_path, estargz_ref):
+    layer = make_tar(
+        [
+            file_info("etc/app.conf", b"old\n"),
+            file_info("etc/other", b"x\n"),
+            file_info("etc/app.conf", b"new\n"),
+        ]
+    )
+    blob, result = build(layer, tmp_path, prioritized_files=["/etc/app.conf"])
+    reference_verify(estargz_ref, blob, result.toc_digest, result.diff_id)
+
+    members = output_members(blob)
+    names = [m.name for m in members]
+    assert names.count("etc/app.conf") == 1
+    assert names.index("etc/app.conf") < names.index(".prefetch.landmark")
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob.read_bytes()))) as tf:
+        extracted = tf.extractfile(tf.getmember("etc/app.conf"))
+        assert extracted is not None and extracted.read() == b"new\n"

@@ -334,11 +334,14 @@ class _Builder:
         first, then the landmark, then everything else in archive order."""
         order, missing = _prioritized_order(entries, self._prioritized)
         chosen = set(order)
+        moved = {entries[index].name for index in order}
         for index in order:
             self._add_spooled(entries[index], spool)
         self.add_landmark(PREFETCH_LANDMARK)
         for index, spooled in enumerate(entries):
-            if index not in chosen:
+            # Earlier copies of a moved name are dropped: left behind, they
+            # would come after the moved (last) copy and win on extraction.
+            if index not in chosen and spooled.name not in moved:
                 self._add_spooled(spooled, spool)
         return missing
 
