@@ -11,7 +11,10 @@ repository links to it. Pushes keep working meanwhile because
   checks and stores the manifest under the storage's shared reference lock;
   the sweep re-reads each blob's mtime under the exclusive lock just before
   deleting it, so a blob is never removed from under a manifest that was
-  accepted.
+  accepted;
+- a blob upload is committed and linked under the shared lock, and the
+  sweep removes a blob's repository links and the blob itself together
+  under the exclusive one, so a blob pushed again while GC runs keeps both.
 
 Abandoned uploads older than ``upload_max_age`` and stray temporary files
 older than the grace period go too.
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 
 from artifactd.errors import OCIError
 from artifactd.oci.model import Index, parse_manifest_or_index
-from artifactd.registry.storage import FilesystemStorage
+from artifactd.registry.storage import RegistryStorage
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ class GCReport:
     uploads_removed: int = 0
 
 
-def mark(storage: FilesystemStorage) -> tuple[set[str], int]:
+def mark(storage: RegistryStorage) -> tuple[set[str], int]:
     """Digests of every blob a stored manifest references, and the manifest count."""
     live: set[str] = set()
     manifests = 0
@@ -69,7 +72,7 @@ def mark(storage: FilesystemStorage) -> tuple[set[str], int]:
 
 
 def collect_garbage(
-    storage: FilesystemStorage,
+    storage: RegistryStorage,
     grace_seconds: float = 3600,
     upload_max_age: float = 86400,
     dry_run: bool = False,
@@ -83,20 +86,23 @@ def collect_garbage(
             report.blobs_kept += 1
         else:
             candidates.append(digest)
-    doomed = set()
+    links = _links_by_digest(storage, set(candidates))
     with storage.reference_lock(exclusive=True):
+        # Blob commits and links hold the shared lock, so no blob is written
+        # or linked between this re-check and its removal.
         for digest in candidates:
             size = _removable_size(storage, digest, grace_seconds)
             if size is None:
                 report.blobs_kept += 1
                 continue
-            doomed.add(digest)
             report.blobs_removed += 1
             report.bytes_removed += size
-            if not dry_run:
-                storage.delete_blob(digest)
-    if doomed:
-        report.links_removed = _unlink(storage, doomed, dry_run)
+            report.links_removed += len(links.get(digest, ()))
+            if dry_run:
+                continue
+            for repository in links.get(digest, ()):
+                storage.unlink_blob(repository, digest)
+            storage.delete_blob(digest)
     report.uploads_removed = _old_uploads(storage, upload_max_age, dry_run)
     if not dry_run:
         storage.remove_stale_temp_files(grace_seconds)
@@ -113,7 +119,7 @@ def collect_garbage(
 
 
 def _removable_size(
-    storage: FilesystemStorage, digest: str, grace_seconds: float
+    storage: RegistryStorage, digest: str, grace_seconds: float
 ) -> int | None:
     stat = storage.blob_stat(digest)
     if stat is None or time.time() - stat[1] < grace_seconds:
@@ -121,18 +127,23 @@ def _removable_size(
     return stat[0]
 
 
-def _unlink(storage: FilesystemStorage, doomed: set[str], dry_run: bool) -> int:
-    removed = 0
+def _links_by_digest(
+    storage: RegistryStorage, candidates: set[str]
+) -> dict[str, list[str]]:
+    """The repositories linking each candidate blob.
+
+    Read before the exclusive lock: a link made afterwards touches its blob,
+    and the grace period then spares it.
+    """
+    links: dict[str, list[str]] = {}
     for repository in storage.list_repositories():
-        for digest in list(storage.layer_links(repository)):
-            if digest in doomed:
-                removed += 1
-                if not dry_run:
-                    storage.unlink_blob(repository, digest)
-    return removed
+        for digest in storage.layer_links(repository):
+            if digest in candidates:
+                links.setdefault(digest, []).append(repository)
+    return links
 
 
-def _old_uploads(storage: FilesystemStorage, max_age: float, dry_run: bool) -> int:
+def _old_uploads(storage: RegistryStorage, max_age: float, dry_run: bool) -> int:
     removed = 0
     now = time.time()
     for upload_id, mtime in list(storage.iter_uploads()):

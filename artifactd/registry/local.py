@@ -52,10 +52,11 @@ class LocalRepository:
 
     def put_blob_stream(self, stream: BinaryIO, desc: Descriptor) -> None:
         try:
-            self.storage.put_blob(stream, desc.digest, desc.size)
+            with self.storage.reference_lock():
+                self.storage.put_blob(stream, desc.digest, desc.size)
+                self.storage.link_blob(self.name, desc.digest)
         except DistributionError as exc:
             raise RegistryError(f"storing {desc.digest}: {exc.message}") from exc
-        self.storage.link_blob(self.name, desc.digest)
 
     def put_blob_file(self, path: Path, desc: Descriptor) -> None:
         with path.open("rb") as stream:
@@ -63,10 +64,11 @@ class LocalRepository:
 
     def mount_blob(self, desc: Descriptor) -> bool:
         """Link a blob the registry already stores for any repository."""
-        if self.storage.blob_size(desc.digest) != desc.size:
-            return False
-        self.storage.link_blob(self.name, desc.digest)
-        return True
+        with self.storage.reference_lock():
+            if self.storage.blob_size(desc.digest) != desc.size:
+                return False
+            self.storage.link_blob(self.name, desc.digest)
+            return True
 
     def put_manifest(self, reference: str, data: bytes, media_type: str) -> str:
         tag = "" if ":" in reference else reference

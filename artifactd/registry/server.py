@@ -37,21 +37,13 @@ from artifactd.oci.model import Index, Manifest, parse_manifest_or_index
 from artifactd.oci.reference import validate_repository_name, validate_tag
 from artifactd.registry.auth import DELETE, PULL, PUSH, Authorizer, Principal
 from artifactd.registry.events import EventBus, PushEvent
-from artifactd.registry.storage import FilesystemStorage
+from artifactd.registry.storage import RegistryStorage
 
 log = logging.getLogger(__name__)
 
 TOKEN_PATH = "/auth/token"
 _BODY_BUFFER = 4 << 20
 _READ_CHUNK = 1 << 20
-_NOT_PUSHED = frozenset(
-    {
-        mt.DOCKER_LAYER_FOREIGN,
-        mt.OCI_LAYER_NONDIST,
-        mt.OCI_LAYER_NONDIST_GZIP,
-        mt.OCI_LAYER_NONDIST_ZSTD,
-    }
-)
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CONTENT_RANGE_RE = re.compile(r"^(?:bytes )?(\d+)-(\d+)$")
 _ROUTES: list[tuple[re.Pattern[str], str]] = [
@@ -83,7 +75,7 @@ class Registry:
 
     def __init__(
         self,
-        storage: FilesystemStorage,
+        storage: RegistryStorage,
         authorizer: Authorizer,
         events: EventBus | None = None,
         config: RegistryConfig | None = None,
@@ -134,7 +126,9 @@ class Registry:
     def _check_references(self, name: str, doc: Manifest | Index) -> None:
         if isinstance(doc, Manifest):
             for desc in [doc.config, *doc.layers]:
-                if desc.media_type in _NOT_PUSHED or desc.extra.get("urls"):
+                if desc.media_type in mt.NOT_DISTRIBUTED_LAYER_TYPES or desc.extra.get(
+                    "urls"
+                ):
                     continue
                 if not self.storage.repository_has_blob(name, desc.digest):
                     raise _error(
@@ -439,16 +433,20 @@ class _Handlers:
             return False
 
         def mount() -> bool:
-            if not self.storage.repository_has_blob(source, digest):
-                return False
-            self.storage.link_blob(name, digest)
-            return True
+            with self.storage.reference_lock():
+                if not self.storage.repository_has_blob(source, digest):
+                    return False
+                self.storage.link_blob(name, digest)
+                return True
 
         return await to_thread.run_sync(mount)
 
     def _commit(self, name: str, upload_id: str, digest: str) -> None:
-        self.storage.commit_upload(name, upload_id, digest)
-        self.storage.link_blob(name, digest)
+        # Under the shared lock, so garbage collection sees the blob and its
+        # link arrive together (see registry.gc).
+        with self.storage.reference_lock():
+            self.storage.commit_upload(name, upload_id, digest)
+            self.storage.link_blob(name, digest)
         log.debug("blob_pushed repo=%s digest=%s", name, digest)
 
     def _cancel_quietly(self, name: str, upload_id: str) -> None:

@@ -64,6 +64,8 @@ class RegistryStorage(Protocol):
 
     def blob_size(self, digest: str) -> int | None: ...
 
+    def blob_stat(self, digest: str) -> tuple[int, float] | None: ...
+
     def touch_blob(self, digest: str) -> None: ...
 
     def reference_lock(
@@ -78,6 +80,8 @@ class RegistryStorage(Protocol):
 
     def iter_blobs(self) -> Iterator[tuple[str, float]]: ...
 
+    def remove_stale_temp_files(self, older_than: float) -> int: ...
+
     def start_upload(self, repository: str) -> str: ...
 
     def upload_size(self, repository: str, upload_id: str) -> int: ...
@@ -90,11 +94,17 @@ class RegistryStorage(Protocol):
 
     def cancel_upload(self, repository: str, upload_id: str) -> None: ...
 
+    def iter_uploads(self) -> Iterator[tuple[str, float]]: ...
+
+    def remove_upload(self, upload_id: str) -> None: ...
+
     def link_blob(self, repository: str, digest: str) -> None: ...
 
     def repository_has_blob(self, repository: str, digest: str) -> bool: ...
 
     def unlink_blob(self, repository: str, digest: str) -> bool: ...
+
+    def layer_links(self, repository: str) -> Iterator[str]: ...
 
     def put_manifest(
         self,
@@ -105,6 +115,8 @@ class RegistryStorage(Protocol):
         subject: str = "",
         referrer: dict[str, Any] | None = None,
     ) -> str: ...
+
+    def resolve_tag(self, repository: str, tag: str) -> str | None: ...
 
     def get_manifest(
         self, repository: str, reference: str
@@ -307,7 +319,10 @@ class FilesystemStorage:
         """Append ``data`` at ``offset``, which must be the current size."""
         path = self._upload_dir(repository, upload_id) / "data"
         with open(path, "ab") as handle:
-            current = handle.tell()
+            # One writer at a time: a client resuming after a cut connection
+            # may race the server still saving what that connection sent.
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            current = handle.seek(0, os.SEEK_END)
             if current != offset:
                 raise DistributionError(
                     "BLOB_UPLOAD_INVALID",

@@ -6,6 +6,7 @@ import io
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -56,6 +57,53 @@ def test_gc_removes_only_unreferenced_old_blobs(embedded: LiveRegistry) -> None:
         manifest = http.get("/v2/team/app/manifests/v1").json()
         for desc in [manifest["config"], *manifest["layers"]]:
             assert http.get(f"/v2/team/app/blobs/{desc['digest']}").status_code == 200
+
+
+def test_blob_pushed_again_during_the_sweep_keeps_its_link(
+    embedded: LiveRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GC deletes an old orphan while a client pushes the same bytes again:
+    the push waits for the sweep, and afterwards the blob and its repository
+    link are both there."""
+    storage = embedded.service.registry.storage
+    blob = b"pushed twice"
+    with httpx.Client(
+        base_url=embedded.url, auth=(embedded.user, embedded.password)
+    ) as http:
+        first = http.post(
+            "/v2/team/app/blobs/uploads/", params={"digest": sha(blob)}, content=blob
+        )
+        assert first.status_code == 201
+        age(storage, sha(blob), 7200)
+        pushes: list[int] = []
+        delete_blob = storage.delete_blob
+
+        def push_again() -> None:
+            with httpx.Client(
+                base_url=embedded.url, auth=(embedded.user, embedded.password)
+            ) as again:
+                pushes.append(
+                    again.post(
+                        "/v2/team/app/blobs/uploads/",
+                        params={"digest": sha(blob)},
+                        content=blob,
+                    ).status_code
+                )
+
+        pusher = threading.Thread(target=push_again)
+
+        def delete_while_a_push_arrives(digest: str) -> None:
+            delete_blob(digest)
+            pusher.start()
+            time.sleep(0.5)  # the push would land now if nothing held it off
+
+        monkeypatch.setattr(storage, "delete_blob", delete_while_a_push_arrives)
+        report = collect_garbage(storage, grace_seconds=3600)
+        pusher.join(10)
+        assert report.blobs_removed == 1
+        assert pushes == [201]
+        assert http.head(f"/v2/team/app/blobs/{sha(blob)}").status_code == 200
+        assert http.get(f"/v2/team/app/blobs/{sha(blob)}").content == blob
 
 
 def test_gc_spares_blobs_a_manifest_push_just_used(tmp_path: Path) -> None:
