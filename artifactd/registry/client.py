@@ -46,14 +46,9 @@ MANIFEST_ACCEPT = ", ".join(
 )
 _CHALLENGE_PARAM_RE = re.compile(r'(\w+)="([^"]*)"')
 _STREAM_CHUNK = 1 << 20
-_NOT_PUSHED = frozenset(
-    {
-        mt.DOCKER_LAYER_FOREIGN,
-        mt.OCI_LAYER_NONDIST,
-        mt.OCI_LAYER_NONDIST_GZIP,
-        mt.OCI_LAYER_NONDIST_ZSTD,
-    }
-)
+
+
+_STATUS_CODES = {401: "UNAUTHORIZED", 403: "DENIED", 429: "TOOMANYREQUESTS"}
 
 
 def _transient(message: str) -> RegistryError:
@@ -262,7 +257,9 @@ class RegistryClient:
             return response
         if not response.is_stream_consumed:
             response.read()
-        code, message = "UNKNOWN", response.text[:200]
+        # A HEAD answer has no body: name the code the status implies.
+        code = _STATUS_CODES.get(response.status_code, "UNKNOWN")
+        message = response.text[:200] or f"HTTP {response.status_code}"
         try:
             errors = response.json().get("errors") or []
             if errors:
@@ -457,7 +454,7 @@ class RegistryClient:
         offset = 0
         while chunk := stream.read(self.chunk_size):
             digester.update(chunk)
-            location = self._patch_chunk(location, scope, chunk, offset)
+            location = self._patch_chunk(repository, location, chunk, offset)
             offset += len(chunk)
         if digester.digest() != desc.digest or digester.size != desc.size:
             self._cancel(repository, location)
@@ -470,8 +467,11 @@ class RegistryClient:
         )
         self.check(response, 201, 204)
 
-    def _patch_chunk(self, location: str, scope: str, chunk: bytes, offset: int) -> str:
+    def _patch_chunk(
+        self, repository: str, location: str, chunk: bytes, offset: int
+    ) -> str:
         """Send one chunk (resending only what the registry lacks); new Location."""
+        scope = _scope(repository, "pull,push")
         sent = 0
         for _ in range(self._retries + 1):
             part = chunk[sent:]
@@ -495,7 +495,13 @@ class RegistryClient:
                 if not getattr(exc, "transient", False):
                     raise
                 have = self._upload_offset(location, scope)
-                if not offset <= have <= offset + len(chunk):
+                if have is None and offset == 0:
+                    # "0-0" is both an empty upload and a one-byte one:
+                    # start over rather than guess.
+                    self._cancel(repository, location)
+                    location, sent = self._start_upload(repository), 0
+                    continue
+                if have is None or not offset <= have <= offset + len(chunk):
                     raise RegistryError(
                         f"upload on {self.host} holds {have} bytes; cannot resume "
                         f"a chunk at {offset}"
@@ -505,11 +511,22 @@ class RegistryClient:
                     return location
         raise _transient(f"chunk at {offset} failed {self._retries + 1} times")
 
-    def _upload_offset(self, location: str, scope: str) -> int:
+    def _upload_offset(self, location: str, scope: str) -> int | None:
+        """How many bytes the upload holds; None when the registry says "0-0".
+
+        Registries answer "0-0" for an empty upload as well as for one byte
+        (the header names the last byte held, and an empty upload has none),
+        and an absent ``Range`` means nothing was received.
+        """
         response = self.check(self.request("GET", location, scope), 204, 200)
-        value = response.headers.get("range", "")
-        match = re.match(r"^(?:bytes=)?0-(\d+)$", value)
-        return int(match.group(1)) + 1 if match else 0
+        value = response.headers.get("range")
+        if value is None:
+            return 0
+        match = re.match(r"^(?:bytes=)?0-(\d+)$", value.strip())
+        if match is None:
+            raise RegistryError(f"{self.host} reports an upload range of {value!r}")
+        last = int(match.group(1))
+        return None if last == 0 else last + 1
 
     def _cancel(self, repository: str, location: str) -> None:
         if not location:
@@ -779,8 +796,12 @@ def open_registry_source(ref: RegistryReference) -> RegistryImageSource:
     return RegistryImageSource(client_for(ref), ref.repository)
 
 
-def open_registry_sink(ref: RegistryReference) -> RegistryImageSink:
-    return RegistryImageSink(client_for(ref), ref.repository)
+def open_registry_sink(
+    ref: RegistryReference, mount_from: tuple[str, ...] = ()
+) -> RegistryImageSink:
+    """The sink for ``docker://HOST/REPO``; blobs of the ``mount_from``
+    repositories on the same host are mounted rather than uploaded again."""
+    return RegistryImageSink(client_for(ref), ref.repository, mount_from)
 
 
 def _scope(repository: str, actions: str) -> str:
@@ -788,7 +809,9 @@ def _scope(repository: str, actions: str) -> str:
 
 
 def _is_pushed(desc: Descriptor) -> bool:
-    return desc.media_type not in _NOT_PUSHED and not desc.extra.get("urls")
+    return desc.media_type not in mt.NOT_DISTRIBUTED_LAYER_TYPES and not desc.extra.get(
+        "urls"
+    )
 
 
 def _next_link(response: httpx.Response) -> str | None:

@@ -8,11 +8,9 @@ and misbehaves on purpose for the first requests it sees.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
 import pytest
 
 from artifactd.errors import RegistryError
@@ -20,77 +18,7 @@ from artifactd.oci import mediatypes as mt
 from artifactd.oci.model import Descriptor
 from artifactd.registry.client import RegistryClient
 from tests.registry.conftest import LiveRegistry
-
-
-class FlakyProxy:
-    """Forwards to ``upstream``; answers the first ``busy`` requests with 503
-    (one with 429), and cuts the first ``cut`` blob downloads after half."""
-
-    def __init__(self, upstream: str, busy: int = 0, cut: int = 0) -> None:
-        self.busy, self.cut = busy, cut
-        self.seen: list[tuple[str, str, str]] = []
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                proxy.seen.append(
-                    (self.command, self.path, self.headers.get("Range", ""))
-                )
-                if proxy.busy > 0:
-                    proxy.busy -= 1
-                    status = 429 if proxy.busy == 0 else 503
-                    self.send_response(status)
-                    self.send_header("Retry-After", "0") if status == 429 else None
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                response = httpx.request(
-                    self.command, upstream + self.path, headers=headers, content=body
-                )
-                data = response.content
-                self.send_response(response.status_code)
-                for key, value in response.headers.items():
-                    if key.lower() not in (
-                        "transfer-encoding",
-                        "connection",
-                        "content-length",
-                    ):
-                        self.send_header(key, value)
-                length = response.headers.get("content-length", "0")
-                self.send_header(
-                    "Content-Length",
-                    length if self.command == "HEAD" else str(len(data)),
-                )
-                self.end_headers()
-                if self.command == "HEAD":
-                    return
-                if proxy.cut > 0 and "/blobs/sha256:" in self.path and len(data) > 1000:
-                    proxy.cut -= 1
-                    self.wfile.write(data[: len(data) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                self.wfile.write(data)
-
-            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> FlakyProxy:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
+from tests.registry.flaky import FlakyProxy
 
 
 def layer(data: bytes) -> Descriptor:
@@ -144,3 +72,59 @@ def test_cut_download_resumes_with_range(embedded: LiveRegistry) -> None:
     # The resumed request starts after what arrived whole, not from byte 0.
     resumed_at = int(ranges[-1].removeprefix("bytes=").rstrip("-"))
     assert 0 < resumed_at <= len(data) // 2
+
+
+def _uploads(proxy: FlakyProxy) -> tuple[int, list[str]]:
+    """Uploads started and the Content-Range of every PATCH, in order."""
+    posts = sum(1 for method, path, _ in proxy.seen if method == "POST")
+    patches = [rng for method, _, rng in proxy.seen if method == "PATCH"]
+    return posts, patches
+
+
+def test_cut_chunk_upload_resumes_where_the_registry_stands(
+    embedded: LiveRegistry,
+) -> None:
+    data = os.urandom(3 << 20)
+    desc = layer(data)
+    with (
+        FlakyProxy(embedded.url, cut_patches=(1_000_000,)) as proxy,
+        RegistryClient(
+            proxy.host,
+            username=embedded.user,
+            password=embedded.password,
+            backoff=0.01,
+            chunk_size=2 << 20,
+        ) as client,
+    ):
+        client.push_blob_stream("team/app", io.BytesIO(data), desc)
+        with client.open_blob("team/app", desc) as stream:
+            assert stream.read() == data
+    posts, patches = _uploads(proxy)
+    assert posts == 1, "the upload was resumed, not started again"
+    # The first chunk was cut after 1,000,000 bytes; only the rest went again.
+    assert f"1000000-{(2 << 20) - 1}" in patches
+    assert patches[-1] == f"{2 << 20}-{len(data) - 1}"
+
+
+def test_cut_before_any_byte_starts_the_upload_over(embedded: LiveRegistry) -> None:
+    """An upload holding nothing reads "0-0", as one holding a byte does."""
+    data = os.urandom(300_000)
+    desc = layer(data)
+    with (
+        FlakyProxy(embedded.url, cut_patches=(0, 0)) as proxy,
+        RegistryClient(
+            proxy.host,
+            username=embedded.user,
+            password=embedded.password,
+            backoff=0.01,
+            retries=1,
+            chunk_size=100_000,
+        ) as client,
+    ):
+        client.push_blob_stream("team/app", io.BytesIO(data), desc)
+        with client.open_blob("team/app", desc) as stream:
+            assert stream.read() == data
+    posts, patches = _uploads(proxy)
+    assert posts == 2, "the ambiguous upload was abandoned for a new one"
+    assert patches[:3] == ["0-99999"] * 3
+    assert not list((embedded.storage_root / "uploads").iterdir())
