@@ -152,7 +152,9 @@ def _open_sink(
     if isinstance(dest, RegistryReference):
         from artifactd.registry.client import open_registry_sink
 
-        return open_registry_sink(dest), tag, _nothing, _nothing
+        same_host = isinstance(source, RegistryReference) and source.host == dest.host
+        mount_from = (source.repository,) if same_host else ()
+        return open_registry_sink(dest, mount_from), tag, _nothing, _nothing
     sink = LayoutSink(dest.path)
     return sink, tag, sink.commit, sink.abort
 

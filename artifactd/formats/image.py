@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
@@ -252,6 +252,9 @@ class ImageConverter:
 
     def _convert_layer(self, layer: Descriptor, diff_id: str) -> _Converted:
         self._check_canceled()
+        if layer.media_type in mt.NOT_DISTRIBUTED_LAYER_TYPES:
+            # Fetched by runtimes from its URLs; the registry never holds it.
+            return self._report_kept(layer, layer, diff_id)
         if layer.media_type not in mt.CONVERTIBLE_LAYER_TYPES or _is_estargz(layer):
             return self._copy_layer(layer, diff_id)
         cached = self._cached(layer)
@@ -276,12 +279,10 @@ class ImageConverter:
         if found is None:
             return None
         desc, diff_id = found
-        if not self.sink.has_blob(desc.digest):
-            # A registry keeps blobs once for all repositories: a sink that can
-            # link one it holds elsewhere (a cross-repository mount) says so.
-            mount = getattr(self.sink, "mount_blob", None)
-            if mount is None or not mount(desc):
-                return None
+        # A registry keeps blobs once for all repositories: a sink that can
+        # link one it holds elsewhere (a cross-repository mount) says so.
+        if not self.sink.has_blob(desc.digest) and not self._mount(desc):
+            return None
         self._report(LayerEvent(layer.digest, layer.size, layer.size, True, desc))
         return _Converted(desc, diff_id)
 
@@ -290,11 +291,22 @@ class ImageConverter:
             raise ConversionCanceled("conversion canceled")
 
     def _copy_layer(self, layer: Descriptor, diff_id: str) -> _Converted:
-        if not self.sink.has_blob(layer.digest):
+        if not self.sink.has_blob(layer.digest) and not self._mount(layer):
             with self.source.open_blob(layer) as stream:
                 self.sink.put_blob_stream(stream, layer)
         media_type = mt.DOCKER_TO_OCI.get(layer.media_type, layer.media_type)
-        desc = Descriptor(media_type, layer.digest, layer.size, dict(layer.annotations))
+        desc = replace(
+            layer, media_type=media_type, annotations=dict(layer.annotations)
+        )
+        return self._report_kept(layer, desc, diff_id)
+
+    def _mount(self, desc: Descriptor) -> bool:
+        mount = getattr(self.sink, "mount_blob", None)
+        return mount is not None and mount(desc)
+
+    def _report_kept(
+        self, layer: Descriptor, desc: Descriptor, diff_id: str
+    ) -> _Converted:
         self._report(LayerEvent(layer.digest, layer.size, layer.size, True, desc))
         return _Converted(desc, diff_id)
 

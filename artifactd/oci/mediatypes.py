@@ -29,6 +29,17 @@ CONVERTIBLE_LAYER_TYPES = frozenset(
     {OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, DOCKER_LAYER_GZIP}
 )
 
+#: Layers a registry need not hold: their bytes live at the ``urls`` of their
+#: descriptor, so they are neither pushed, pulled nor required by a manifest.
+NOT_DISTRIBUTED_LAYER_TYPES = frozenset(
+    {
+        DOCKER_LAYER_FOREIGN,
+        OCI_LAYER_NONDIST,
+        OCI_LAYER_NONDIST_GZIP,
+        OCI_LAYER_NONDIST_ZSTD,
+    }
+)
+
 #: Docker media types and the OCI types that replace them on conversion.
 DOCKER_TO_OCI = {
     DOCKER_MANIFEST: OCI_MANIFEST,

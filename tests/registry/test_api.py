@@ -445,3 +445,93 @@ def test_push_creates_repository_in_namespace_with_defaults(http, embedded) -> N
     assert error_code(refused) == "DENIED"
     # Names outside NAMESPACE/REPOSITORY cannot be created.
     assert error_code(http.post("/v2/toplevel/blobs/uploads/")) == "DENIED"
+
+
+def test_blob_delete_unlinks_it_from_one_repository_only(http) -> None:
+    digest = push_blob(http, "team/a", b"to delete")
+    http.post("/v2/team/b/blobs/uploads/", params={"mount": digest, "from": "team/a"})
+    deleted = http.delete(f"/v2/team/a/blobs/{digest}")
+    assert deleted.status_code == 202
+    assert http.head(f"/v2/team/a/blobs/{digest}").status_code == 404
+    assert http.get(f"/v2/team/b/blobs/{digest}").content == b"to delete"
+    again = http.delete(f"/v2/team/a/blobs/{digest}")
+    assert again.status_code == 404 and error_code(again) == "BLOB_UNKNOWN"
+
+
+def test_docker_manifest_list_is_stored_and_negotiated(http) -> None:
+    config = b'{"architecture":"amd64","os":"linux","rootfs":{"diff_ids":[]}}'
+    layer = os.urandom(500)
+    child = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.DOCKER_MANIFEST,
+            "config": {
+                "mediaType": mt.DOCKER_CONFIG,
+                "digest": push_blob(http, "team/app", config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": mt.DOCKER_LAYER_GZIP,
+                    "digest": push_blob(http, "team/app", layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+    stored = http.put(
+        f"/v2/team/app/manifests/{sha(child)}",
+        content=child,
+        headers={"Content-Type": mt.DOCKER_MANIFEST},
+    )
+    assert stored.status_code == 201
+    listing = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.DOCKER_MANIFEST_LIST,
+            "manifests": [
+                {
+                    "mediaType": mt.DOCKER_MANIFEST,
+                    "digest": sha(child),
+                    "size": len(child),
+                    "platform": {"architecture": "amd64", "os": "linux"},
+                }
+            ],
+        }
+    ).encode()
+    pushed = http.put(
+        "/v2/team/app/manifests/multi",
+        content=listing,
+        headers={"Content-Type": mt.DOCKER_MANIFEST_LIST},
+    )
+    assert pushed.status_code == 201
+    assert pushed.headers["docker-content-digest"] == sha(listing)
+    docker_client = {"Accept": f"{mt.DOCKER_MANIFEST}, {mt.DOCKER_MANIFEST_LIST}"}
+    got = http.get("/v2/team/app/manifests/multi", headers=docker_client)
+    assert got.content == listing
+    assert got.headers["content-type"] == mt.DOCKER_MANIFEST_LIST
+    # A client that reads only single OCI manifests is not handed a list.
+    oci_only = http.get(
+        "/v2/team/app/manifests/multi", headers={"Accept": mt.OCI_MANIFEST}
+    )
+    assert oci_only.status_code == 404 and error_code(oci_only) == "MANIFEST_UNKNOWN"
+    child_got = http.get(f"/v2/team/app/manifests/{sha(child)}", headers=docker_client)
+    assert child_got.headers["content-type"] == mt.DOCKER_MANIFEST
+
+
+def test_request_errors_carry_the_spec_codes(http) -> None:
+    data = image_manifest(http, "team/app")
+    bad_tag = put_manifest(http, "team/app", "-starts-with-dash", data)
+    assert bad_tag.status_code == 400 and error_code(bad_tag) == "TAG_INVALID"
+    long_tag = put_manifest(http, "team/app", "t" * 129, data)
+    assert error_code(long_tag) == "TAG_INVALID"
+    wrong_method = http.post("/v2/team/app/manifests/v1", content=data)
+    assert wrong_method.status_code == 405
+    assert error_code(wrong_method) == "UNSUPPORTED"
+    bad_page = http.get("/v2/team/app/tags/list", params={"n": "many"})
+    assert bad_page.status_code == 400
+    assert error_code(bad_page) == "PAGINATION_NUMBER_INVALID"
+    no_digest = http.post("/v2/team/app/blobs/uploads/")
+    finish = http.put(no_digest.headers["location"], content=b"x")
+    assert finish.status_code == 400 and error_code(finish) == "DIGEST_INVALID"
+    assert http.get("/v2/team/app/tags/list").json()["tags"] == []

@@ -9,6 +9,7 @@ import json
 import os
 from pathlib import Path
 
+import httpx
 import pytest
 
 from artifactd.errors import DigestError, DistributionError
@@ -22,7 +23,13 @@ from artifactd.registry.client import (
     RegistryImageSink,
     RegistryImageSource,
 )
-from tests.registry.conftest import LiveRegistry
+from tests.registry.conftest import (
+    KEY_ID,
+    KEY_SECRET,
+    LiveRegistry,
+    _ServerThread,
+    start_embedded,
+)
 
 
 def blob_desc(data: bytes) -> Descriptor:
@@ -148,3 +155,32 @@ def test_wrong_password_is_a_clear_error(registry: LiveRegistry) -> None:
         with pytest.raises(DistributionError) as info:
             client.list_tags("team/app")
     assert info.value.status == 401
+
+
+@pytest.fixture
+def basic_embedded(tmp_path: Path):
+    """The embedded registry with ``auth_mode = "basic"``: no token flow."""
+    service, app = start_embedded(tmp_path / "basic", auth_mode="basic")
+    with _ServerThread(app, service.settings.port):
+        yield LiveRegistry(
+            f"127.0.0.1:{service.settings.port}", service, KEY_ID, KEY_SECRET
+        )
+
+
+def test_basic_auth_mode_challenges_for_basic_and_serves_the_client(
+    basic_embedded: LiveRegistry,
+) -> None:
+    base = httpx.get(f"{basic_embedded.url}/v2/")
+    assert base.status_code == 401
+    assert base.headers["www-authenticate"].startswith("Basic realm=")
+    wrong = httpx.get(f"{basic_embedded.url}/v2/", auth=(KEY_ID, "wrong"))
+    assert wrong.status_code == 401
+    data = os.urandom(5000)
+    with client_for(basic_embedded) as client:
+        client.push_blob_bytes("team/app", data, blob_desc(data))
+        with client.open_blob("team/app", blob_desc(data)) as stream:
+            assert stream.read() == data
+    with RegistryClient(basic_embedded.host) as anonymous:
+        with pytest.raises(DistributionError) as info:
+            anonymous.push_blob_bytes("team/app", b"x", blob_desc(b"x"))
+        assert info.value.code == "UNAUTHORIZED"
