@@ -363,6 +363,7 @@ def create_app(
         service.registry.storage,
         rate_per_key=settings.api_rate_per_key or None,
         on_task_queued=service.builds.pool.wake,
+        secret_cache_seconds=settings.api_key_cache_seconds,
     )
     routes = [
         *registry_routes(service.registry),

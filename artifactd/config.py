@@ -74,6 +74,9 @@ class Settings:
     eci_accelerated_format: str = "estargz"
     #: API requests per second allowed per access key (0: unlimited).
     api_rate_per_key: int = 0
+    #: How long the API keeps an access key it looked up, in seconds: a key
+    #: deleted with ``artifactd keys delete`` stops working within this time.
+    api_key_cache_seconds: int = 5
 
     @property
     def registry_dir(self) -> Path:
@@ -136,6 +139,11 @@ class Settings:
             )
         if self.api_rate_per_key < 0:
             raise ConfigError("api_rate_per_key must not be negative")
+        if not 0 <= self.api_key_cache_seconds <= 3600:
+            raise ConfigError(
+                "api_key_cache_seconds must be 0-3600, "
+                f"not {self.api_key_cache_seconds}"
+            )
         return self
 
 

@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-from pathlib import Path
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from artifactd.config import load_settings
 from artifactd.errors import RecordNotFoundError
 from artifactd.store import keys
-from artifactd.store.db import open_data_dir
-
-DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "artifactd"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("keys", help="manage API access keys")
-    parser.add_argument(
-        "--data-dir",
-        default=os.environ.get("ARTIFACTD_DATA_DIR", str(DEFAULT_DATA_DIR)),
-        help="the service's data directory (default $ARTIFACTD_DATA_DIR or "
-        "~/.local/share/artifactd)",
+    parser = subparsers.add_parser(
+        "keys",
+        help="manage API access keys",
+        description=(
+            "Keys live in the service's store: pass the same --config or "
+            "--data-dir (or ARTIFACTD_* variables) as artifactd serve."
+        ),
     )
+    parser.add_argument("--config", help="TOML settings file")
+    parser.add_argument("--data-dir", help="the service's data folder")
     actions = parser.add_subparsers(
         dest="keys_command", metavar="ACTION", required=True
     )
@@ -37,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _create(args: argparse.Namespace) -> int:
-    sessions = open_data_dir(args.data_dir)
+    sessions = _sessions(args)
     with sessions() as session, session.begin():
         key = keys.create_key(session, args.description)
         print(f"AccessKeyId:     {key.id}")
@@ -47,7 +48,7 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    sessions = open_data_dir(args.data_dir)
+    sessions = _sessions(args)
     with sessions() as session:
         found = keys.list_keys(session)
     print(f"{'ACCESS KEY ID':26} {'STATE':8} {'CREATED (UTC)':20} DESCRIPTION")
@@ -59,7 +60,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
-    sessions = open_data_dir(args.data_dir)
+    sessions = _sessions(args)
     try:
         with sessions() as session, session.begin():
             keys.delete_key(session, args.key_id)
@@ -72,3 +73,11 @@ def _delete(args: argparse.Namespace) -> int:
 
 def _utc(seconds: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
+
+
+def _sessions(args: argparse.Namespace) -> sessionmaker[Session]:
+    """The store ``artifactd serve`` would open with the same settings."""
+    from artifactd.app import open_sessions
+
+    settings = load_settings(args.config, overrides={"data_dir": args.data_dir})
+    return open_sessions(settings)

@@ -79,6 +79,7 @@ def mount_api(
     storage: RegistryStorage,
     rate_per_key: float | None = None,
     on_task_queued: Callable[[], None] | None = None,
+    secret_cache_seconds: float = 5.0,
 ) -> list[BaseRoute]:
     """The API routes for ``artifactd serve``, tags read from the registry storage.
 
@@ -91,6 +92,7 @@ def mount_api(
         StorageTags(storage),
         run_inline=True,
         on_task_queued=on_task_queued,
+        secret_cache_seconds=secret_cache_seconds,
     )
     limiter = RateLimiter(rate_per_key, 2 * rate_per_key) if rate_per_key else None
     return api_routes(services, rate_limiter=limiter)

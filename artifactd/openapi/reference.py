@@ -57,8 +57,8 @@ _LIMITS = """\
   as their timestamp is valid, up to 4 million at once; past that, calls get
   `Throttling.User`). Replicas behind one load balancer do not share them, so
   a replay sent to another replica within 15 minutes would be accepted.
-- An access key's secret is cached for 5 seconds: a deleted key can sign
-  calls for up to that long.
+- An access key's secret is cached for `api_key_cache_seconds` (default 5):
+  a deleted key can sign calls for up to that long.
 - The registry keeps no tag times: `ImageCreate`/`ImageUpdate` are the image
   config's `created` time (0 for an index).
 - With an external distribution registry, a tag whose manifest another tag

@@ -1,8 +1,8 @@
-"""Live servers for the API tests: the API itself and a registry for tags.
+"""Live servers for the API tests.
 
 ``start_api`` is the one place that decides how the API is started: as
-``artifactd serve`` (registry, API and builds in one process), or the API
-alone over an external registry.
+``artifactd serve`` (registry, API and builds in one process; the default),
+or the API alone over an external registry (CNCF Distribution here).
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ class ApiServer:
             self.process.wait(10)
 
     def snapshot(self) -> dict[str, list]:
-        """Every row of every table, read straight from the store."""
+        """Every row of every table, read straight from the store, and every
+        tag, link and manifest of the embedded registry's repositories."""
         database = self.data_dir / "artifactd.db"
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
             names = [
@@ -83,10 +84,17 @@ class ApiServer:
                     "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"
                 )
             ]
-            return {
+            state = {
                 name: sorted(map(repr, conn.execute(f'SELECT * FROM "{name}"')))
                 for name in names
             }
+        repositories = self.data_dir / "registry" / "repositories"
+        state["registry"] = sorted(
+            (str(path.relative_to(repositories)), path.read_bytes())
+            for path in repositories.rglob("*")
+            if path.is_file()
+        )
+        return state
 
 
 def _read_first_key(process: subprocess.Popen, seconds: float) -> tuple[str, str, str]:
@@ -119,14 +127,22 @@ def _read_first_key(process: subprocess.Popen, seconds: float) -> tuple[str, str
     raise RuntimeError(f"the server printed no access key:\n{text}")
 
 
-def start_api(data_dir: Path, registry_url: str | None, *extra: str) -> ApiServer:
+def start_api(
+    data_dir: Path,
+    registry_url: str | None = None,
+    *extra: str,
+    settings: dict[str, str] | None = None,
+) -> ApiServer:
     """Start the API as a real process on a free loopback port.
 
-    With a ``registry_url``, the API alone (tags from that registry); without,
-    ``artifactd serve``: the embedded registry, the API and the build workers.
+    Without a ``registry_url``, ``artifactd serve``: the embedded registry,
+    the API and the build workers, with ``settings`` given as ``ARTIFACTD_*``
+    variables. With one, the API alone, tags from that registry.
     """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARTIFACTD_")}
+    for name, value in (settings or {}).items():
+        env[f"ARTIFACTD_{name.upper()}"] = value
     if registry_url is None:
         command = [
             sys.executable,
@@ -205,7 +221,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
         process.wait(10)
 
 
-def push(skopeo: str, layout: Path, tag: str, registry: Registry, dest: str) -> None:
+def push(skopeo: str, layout: Path, tag: str, server: ApiServer, dest: str) -> None:
+    """``skopeo copy --all`` into the server's embedded registry, with its key."""
     subprocess.run(
         [
             skopeo,
@@ -213,8 +230,10 @@ def push(skopeo: str, layout: Path, tag: str, registry: Registry, dest: str) -> 
             "--all",
             "--preserve-digests",
             "--dest-tls-verify=false",
+            "--dest-creds",
+            f"{server.access_key_id}:{server.access_key_secret}",
             f"oci:{layout}:{tag}",
-            f"docker://{registry.host}/{dest}",
+            f"docker://{server.endpoint}/{dest}",
         ],
         check=True,
         capture_output=True,
@@ -222,10 +241,9 @@ def push(skopeo: str, layout: Path, tag: str, registry: Registry, dest: str) -> 
 
 
 @pytest.fixture(scope="module")
-def api(
-    tmp_path_factory: pytest.TempPathFactory, registry: Registry
-) -> Iterator[ApiServer]:
-    server = start_api(tmp_path_factory.mktemp("api"), registry.url)
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """``artifactd serve`` with no build workers: tasks stay as the API left them."""
+    server = start_api(tmp_path_factory.mktemp("api"), None, "--workers", "0")
     try:
         yield server
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 import subprocess
@@ -12,24 +13,18 @@ from aliyunsdkcore.acs_exception.exceptions import ServerException
 
 from tests.conftest import ROOT
 from tests.openapi.clients import Caller
-from tests.openapi.conftest import start_api
+from tests.openapi.conftest import free_port, start_api, wait_http
 
 
-def keys_cli(data_dir, *args: str) -> subprocess.CompletedProcess:
+def keys_cli(data_dir, *args: str, env=None) -> subprocess.CompletedProcess:
+    where = ["--data-dir", str(data_dir)] if data_dir is not None else []
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "artifactd.cli",
-            "keys",
-            "--data-dir",
-            str(data_dir),
-            *args,
-        ],
+        [sys.executable, "-m", "artifactd.cli", "keys", *where, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
     )
 
 
@@ -56,8 +51,10 @@ def test_create_list_delete(tmp_path):
     assert again.returncode == 1 and key_id in again.stderr
 
 
-def test_first_start_prints_a_working_key_once(tmp_path, registry):
-    server = start_api(tmp_path, registry.url, "--secret-cache-seconds", "0")
+def test_first_start_prints_a_working_key_once(tmp_path):
+    server = start_api(
+        tmp_path, None, "--workers", "0", settings={"api_key_cache_seconds": "0"}
+    )
     try:
         assert "alibabacloud_cr20181201" in server.first_output
         assert server.access_key_secret in server.first_output
@@ -80,5 +77,42 @@ def test_first_start_prints_a_working_key_once(tmp_path, registry):
         server.stop()
 
     # The second start finds keys and prints none.
-    with pytest.raises(RuntimeError, match="no access key"):
-        start_api(tmp_path, registry.url, "--exit-after-start")
+    port = free_port()
+    serve = [sys.executable, "-m", "artifactd.cli", "serve", "--workers", "0"]
+    again = subprocess.Popen(
+        [*serve, "--data-dir", str(tmp_path), "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        # The start message is printed before the server answers.
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+    finally:
+        again.terminate()
+        output = again.communicate(timeout=30)[0]
+    assert "artifactd: registry at" in output
+    assert "AccessKeySecret" not in output
+
+
+def test_keys_open_the_store_serve_uses(tmp_path):
+    """Without --data-dir, ``keys`` finds the store where ``serve`` keeps it:
+    XDG_DATA_HOME, then the environment and a config file."""
+    xdg = tmp_path / "xdg"
+    env = {**os.environ, "XDG_DATA_HOME": str(xdg)}
+    env.pop("ARTIFACTD_DATA_DIR", None)
+    created = keys_cli(None, "create", "--description", "xdg", env=env)
+    assert created.returncode == 0, created.stderr
+    assert (xdg / "artifactd" / "artifactd.db").exists()
+
+    config = tmp_path / "artifactd.toml"
+    config.write_text(f'data_dir = "{tmp_path / "configured"}"\n')
+    by_config = keys_cli(None, "--config", str(config), "create", env=env)
+    assert by_config.returncode == 0, by_config.stderr
+    assert (tmp_path / "configured" / "artifactd.db").exists()
+    listed = keys_cli(None, "--config", str(config), "list", env=env).stdout
+    assert "xdg" not in listed and "LTAI" in listed
+
+    bad = keys_cli(None, "--config", str(tmp_path / "missing.toml"), "list", env=env)
+    assert bad.returncode != 0 and "missing.toml" in bad.stderr

@@ -252,21 +252,24 @@ def test_namespaces_and_repositories(client, instance_id):
     )
 
 
-def test_tags_and_builds(client, instance_id, registry, skopeo, corpus_dir):
+def test_tags_and_builds(client, instance_id, api, skopeo, corpus_dir):
     ns = f"img-{client.flavour}"
     repo_id = create_repository(client, instance_id, ns)
     layout = corpus_dir / "docker-v2"
-    push(skopeo, layout, "uncompressed", registry, f"{ns}/app:v1")
-    push(skopeo, layout, "zstd", registry, f"{ns}/app:v2")
-    push(skopeo, corpus_dir / "multiarch", "latest", registry, f"{ns}/app:multi")
+    push(skopeo, layout, "uncompressed", api, f"{ns}/app:v1")
+    push(skopeo, layout, "zstd", api, f"{ns}/app:v2")
+    push(skopeo, corpus_dir / "multiarch", "latest", api, f"{ns}/app:multi")
+    registry = httpx.Client(
+        base_url=api.url, auth=(api.access_key_id, api.access_key_secret)
+    )
 
     listed = ok(client.call("ListRepoTag", InstanceId=instance_id, RepoId=repo_id))
     assert_documented_fields("ListRepoTag", listed)
     assert listed["TotalCount"] == "3"
     images = {i["Tag"]: i for i in listed["Images"]}
     assert set(images) == {"v1", "v2", "multi"}
-    manifest = httpx.head(
-        f"{registry.url}/v2/{ns}/app/manifests/v1",
+    manifest = registry.head(
+        f"/v2/{ns}/app/manifests/v1",
         headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
     )
     assert images["v1"]["Digest"] == manifest.headers["docker-content-digest"][7:]
@@ -444,7 +447,7 @@ def test_tags_and_builds(client, instance_id, registry, skopeo, corpus_dir):
         client.call("GetRepoTag", InstanceId=instance_id, RepoId=repo_id, Tag="v2"),
         "TAG_NOT_EXIST",
     )
-    remaining = httpx.get(f"{registry.url}/v2/{ns}/app/tags/list").json()["tags"]
+    remaining = registry.get(f"/v2/{ns}/app/tags/list").json()["tags"]
     assert sorted(remaining) == ["multi", "v1"]
 
     ok(

@@ -11,7 +11,8 @@ from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkcore.utils import parameter_helper
 from Tea.exceptions import TeaException
 
-from tests.openapi.clients import FLAVOURS, Caller
+from tests.openapi.clients import FLAVOURS, Caller, create_repository
+from tests.openapi.conftest import push
 
 
 def error_code(exc: Exception) -> str:
@@ -98,6 +99,44 @@ def test_reused_nonce(api, instance_id, flavour, monkeypatch):
     assert error_code(exc) == "SignatureNonceUsed"
 
 
+@pytest.fixture(scope="module")
+def pushed_tag(api, instance_id, skopeo, corpus_dir) -> str:
+    """A repository holding tag ``v1`` in the embedded registry; its RepoId."""
+    caller = Caller("tea-v3", api.endpoint, api.access_key_id, api.access_key_secret)
+    repo_id = create_repository(caller, instance_id, "kept")
+    push(skopeo, corpus_dir / "docker-v2", "uncompressed", api, "kept/app:v1")
+    return repo_id
+
+
+@pytest.mark.parametrize("problem", ["wrong-secret", "expired", "replayed"])
+def test_refused_tag_delete_leaves_the_tag(
+    api, instance_id, pushed_tag, problem, monkeypatch
+):
+    secret = "not-the-secret" if problem == "wrong-secret" else api.access_key_secret
+    caller = Caller("tea-v3", api.endpoint, api.access_key_id, secret)
+    if problem == "expired":
+        stale_clock(monkeypatch, 20 * 60)
+    if problem == "replayed":
+        fixed_nonce(monkeypatch, "kept-tag-0123456789abcdef0123456789ab")
+        caller.call("GetInstance", InstanceId=instance_id)
+    delete = lambda: caller.call(  # noqa: E731
+        "DeleteRepoTag", InstanceId=instance_id, RepoId=pushed_tag, Tag="v1"
+    )
+    exc = refused(api, delete)
+    assert (
+        error_code(exc)
+        == {
+            "wrong-secret": "SignatureDoesNotMatch",
+            "expired": "InvalidTimeStamp.Expired",
+            "replayed": "SignatureNonceUsed",
+        }[problem]
+    )
+    with httpx.Client(
+        base_url=api.url, auth=(api.access_key_id, api.access_key_secret)
+    ) as registry:
+        assert registry.head("/v2/kept/app/manifests/v1").status_code == 200
+
+
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_missing_and_invalid_parameters(api, instance_id, flavour):
     caller = Caller(flavour, api.endpoint, api.access_key_id, api.access_key_secret)
@@ -149,13 +188,15 @@ def test_unknown_action(api):
     assert error_status(exc) == 404
 
 
-def test_throttling(tmp_path, registry):
+def test_throttling(tmp_path):
     """With a per-key rate, Tea 0.4 sees its ThrottlingException and a retry hint."""
     from alibabacloud_tea_openapi.exceptions import ThrottlingException
 
     from tests.openapi.conftest import start_api
 
-    server = start_api(tmp_path, registry.url, "--rate-per-key", "1")
+    server = start_api(
+        tmp_path, None, "--workers", "0", settings={"api_rate_per_key": "1"}
+    )
     try:
         caller = Caller(
             "tea-v3", server.endpoint, server.access_key_id, server.access_key_secret
