@@ -31,7 +31,6 @@ from pathlib import Path
 from anyio import to_thread
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -372,10 +371,8 @@ def create_app(
         *extra_routes,
         *api,
     ]
-    app = Starlette(
-        routes=routes,
-        lifespan=lifespan,
-        middleware=[Middleware(RpcFastPath, routes=api)],
-    )
+    app = Starlette(routes=routes, lifespan=lifespan)
+    # The API's requests skip even Starlette's error layer (see RpcFastPath).
+    app.middleware_stack = RpcFastPath(app.build_middleware_stack(), api)
     app.state.service = service
     return app

@@ -10,10 +10,11 @@ fails rolls its transaction back.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -90,13 +91,34 @@ def api_routes(
     ]
 
 
+# Request ids look like the cloud's (upper-case UUIDs): a random prefix per
+# process and a counter, unique without a random draw per request.
+_request_ids = ("", itertools.count())
+
+
+def _restart_request_ids() -> None:
+    global _request_ids
+    _request_ids = (str(uuid.uuid4()).upper()[:24], itertools.count(1))
+
+
+_restart_request_ids()
+os.register_at_fork(after_in_child=_restart_request_ids)
+
+
+def _new_request_id() -> str:
+    prefix, numbers = _request_ids
+    return f"{prefix}{next(numbers) % (1 << 48):012X}"
+
+
 class RpcFastPath:
     """ASGI middleware sending requests for ``/`` straight to the API.
 
     In an app that mounts the registry and more, ``/`` is the API's only path
     and by far its busiest (clients poll GetArtifactBuildTask); answering it
-    ahead of the router saves a route scan and Starlette's exception layer on
-    every call. The API catches its own errors, so nothing else is needed.
+    ahead of the router saves a route scan and Starlette's error and
+    exception layers (each wraps ``send``) on every call. Install it as the
+    app's whole ``middleware_stack``, around what Starlette would build. The
+    API catches its own errors, so nothing else is needed.
     """
 
     def __init__(self, app: ASGIApp, routes: list[BaseRoute]) -> None:
@@ -135,7 +157,7 @@ class _Api:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one request (a plain ASGI app: this is the hot path)."""
         started = time.perf_counter()
-        request_id = str(uuid.uuid4()).upper()
+        request_id = _new_request_id()
         rpc: RpcRequest | None = None
         try:
             rpc = await self._read(scope, receive)
@@ -158,28 +180,35 @@ class _Api:
             {"type": "http.response.start", "status": status, "headers": headers}
         )
         await send({"type": "http.response.body", "body": content})
-        log.info(
-            "api_request action=%s code=%s status=%d ms=%.2f request_id=%s",
-            rpc.action if rpc else None,
-            code,
-            status,
-            (time.perf_counter() - started) * 1000,
-            request_id,
-        )
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "api_request action=%s code=%s status=%d ms=%.2f request_id=%s",
+                rpc.action if rpc else None,
+                code,
+                status,
+                (time.perf_counter() - started) * 1000,
+                request_id,
+            )
 
     @staticmethod
     async def _read(scope: Scope, receive: Receive) -> RpcRequest:
         """Decode the request; a body over MAX_BODY_BYTES is refused unread."""
         if scope["method"] not in ("GET", "POST"):
             raise GatewayError("UnsupportedHTTPMethod", detail=scope["method"])
+        framed = False
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit():
-                if int(value) > MAX_BODY_BYTES:
+            if name == b"content-length":
+                framed = True
+                if value.isdigit() and int(value) > MAX_BODY_BYTES:
                     raise GatewayError(
                         "RequestEntityTooLarge", detail=str(MAX_BODY_BYTES)
                     )
+            elif name == b"transfer-encoding":
+                framed = True
         chunks: list[bytes] = []
-        size, more = 0, True
+        # Without either header a request has no body (RFC 9112, 6.3), as
+        # for the SDKs' GET calls: nothing to wait for.
+        size, more = 0, framed
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
@@ -208,9 +237,10 @@ class _Api:
             self.services.check_instance(params["InstanceId"])
         handler = HANDLERS[action.name]
         context = Context(self.services, params, access_key_id, action.name)
-        inline = self.services.run_inline and not action.uses_registry
         try:
-            return await _run(handler, context, inline)
+            if self.services.run_inline and not action.uses_registry:
+                return handler(context)
+            return await run_in_threadpool(handler, context)
         except RegistryError as exc:
             log.warning("api_registry_unavailable action=%s error=%s", action.name, exc)
             raise GatewayError("ServiceUnavailable") from exc
@@ -272,15 +302,3 @@ def _render(rpc: RpcRequest | None, body: dict[str, Any]) -> Answer:
         content = render_xml(f"{rpc.action}Response", body)
         return 200, [(b"content-type", _XML)], content
     return 200, [(b"content-type", _JSON)], render_json(body)
-
-
-async def _run(
-    handler: Callable[[Context], dict[str, Any]],
-    context: Context,
-    inline: bool,
-) -> dict[str, Any]:
-    """Run a handler in the event loop (fast local store) or a worker thread."""
-    if inline:
-        return handler(context)
-    result: Awaitable[dict[str, Any]] = run_in_threadpool(handler, context)
-    return await result

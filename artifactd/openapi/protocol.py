@@ -71,7 +71,7 @@ def _unquote(text: str) -> str:
     return "".join(out)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RpcRequest:
     """One decoded API request, as the signature checks and actions see it."""
 
@@ -81,6 +81,8 @@ class RpcRequest:
     form: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    #: The query string as sent, before decoding.
+    raw_query: str = ""
 
     @property
     def params(self) -> dict[str, str]:
@@ -128,9 +130,10 @@ def build_request(
     if len(body) > MAX_BODY_BYTES:
         raise GatewayError("RequestEntityTooLarge", detail=str(MAX_BODY_BYTES))
     headers = collect_headers(raw_headers)
-    query = decode_params(query_string.decode("utf-8", "replace"))
+    raw_query = query_string.decode("utf-8", "replace")
+    query = decode_params(raw_query)
     form: dict[str, str] = {}
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if body and content_type == FORM_CONTENT_TYPE:
         form = decode_params(body.decode("utf-8", "replace"))
-    return RpcRequest(method.upper(), path, query, form, headers, body)
+    return RpcRequest(method.upper(), path, query, form, headers, body, raw_query)

@@ -93,8 +93,49 @@ def canonical_query(params: dict[str, str], skip: str | None = None) -> str:
     return "&".join([f"{k}={v}" for k, v in pairs])
 
 
-def rpc_v1_string_to_sign(method: str, params: dict[str, str]) -> str:
-    query = canonical_query(params, skip="Signature")
+# A query string already in canonical form holds ``name=value`` pairs of
+# unreserved characters and upper-case escapes of the ASCII characters that
+# must be escaped (never of an unreserved one). Decoding such a string and
+# encoding it again with :func:`pct` gives it back unchanged.
+_WIRE_CHARS_RE = re.compile(r"[A-Za-z0-9_.~%=&-]*")
+_NEEDED_ESCAPES = frozenset(
+    f"{code:02X}" for code in range(128) if not _UNRESERVED_RE.fullmatch(chr(code))
+)
+
+
+def canonical_wire_query(raw: str, decoded: dict[str, str]) -> str | None:
+    """The canonical query of a request whose wire query is already canonical,
+    without ``Signature``; None when it is not (then encode ``decoded``).
+
+    The SDKs send their parameters encoded exactly as they sign them, so the
+    usual request skips encoding every decoded value again to sign it.
+    """
+    if not _WIRE_CHARS_RE.fullmatch(raw) or raw.count("=") != raw.count("&") + 1:
+        return None
+    if "%" in raw:
+        for part in raw.split("%")[1:]:
+            if part[:2] not in _NEEDED_ESCAPES:
+                return None
+    pairs = raw.split("&")
+    if len(pairs) != len(decoded):  # a repeated name: the decoded form decides
+        return None
+    keyed = []
+    for pair in pairs:
+        name, equals, _ = pair.partition("=")
+        if not equals:  # then another pair has two
+            return None
+        if name != "Signature":
+            keyed.append((name, pair))
+    keyed.sort()
+    return "&".join([pair for _, pair in keyed])
+
+
+def rpc_v1_string_to_sign(
+    method: str, params: dict[str, str], query: str | None = None
+) -> str:
+    """The v1 string to sign; ``query`` is the canonical query, if known."""
+    if query is None:
+        query = canonical_query(params, skip="Signature")
     # The canonical query holds only unreserved characters, "%", "=" and "&",
     # so encoding it a second time means escaping just those three.
     encoded = query.replace("%", "%25").replace("=", "%3D").replace("&", "%26")
@@ -103,7 +144,7 @@ def rpc_v1_string_to_sign(method: str, params: dict[str, str]) -> str:
 
 def rpc_v1_signature(string_to_sign: str, secret: str) -> str:
     key = (secret + "&").encode()
-    digest = hmac.new(key, string_to_sign.encode(), hashlib.sha1).digest()
+    digest = hmac.digest(key, string_to_sign.encode(), "sha1")
     return base64.b64encode(digest).decode("ascii")
 
 
@@ -187,6 +228,11 @@ class NonceCache:
     Thread-safe. Memory is bounded by ``max_entries``: when that many nonces
     are live, new requests are refused with ``Throttling.User`` rather than
     forgetting a nonce early, which would let a replay through.
+
+    Nonces are filed by the whole second they expire in (rounded up, so none
+    goes early). A busy server holds millions; keeping them as plain strings
+    in a few lists, not as an object each, keeps the garbage collector's
+    passes short.
     """
 
     def __init__(
@@ -197,7 +243,8 @@ class NonceCache:
         self._window = window_seconds
         self._max_entries = max_entries
         self._seen: set[str] = set()
-        self._expiry: list[tuple[float, str]] = []
+        self._buckets: dict[int, list[str]] = {}
+        self._seconds: list[int] = []  # a heap of the buckets' seconds
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -209,20 +256,28 @@ class NonceCache:
         """Record the nonce, or raise ``SignatureNonceUsed`` if it was seen."""
         key = f"{access_key_id}\0{nonce}"
         with self._lock:
-            self._expire(now)
+            seconds = self._seconds
+            if seconds and seconds[0] <= now:
+                self._expire(now)
             if key in self._seen:
                 raise GatewayError("SignatureNonceUsed")
             if len(self._seen) >= self._max_entries:
                 error = GatewayError("Throttling.User")
-                error.retry_after = max(1.0, self._expiry[0][0] - now)
+                error.retry_after = max(1.0, seconds[0] - now)
                 raise error
             self._seen.add(key)
-            heapq.heappush(self._expiry, (max(now, signed_at) + self._window, key))
+            expires = int(max(now, signed_at) + self._window) + 1
+            bucket = self._buckets.get(expires)
+            if bucket is None:
+                bucket = self._buckets[expires] = []
+                heapq.heappush(seconds, expires)
+            bucket.append(key)
 
     def _expire(self, now: float) -> None:
-        expiry = self._expiry
-        while expiry and expiry[0][0] <= now:
-            self._seen.discard(heapq.heappop(expiry)[1])
+        seconds, seen = self._seconds, self._seen
+        while seconds and seconds[0] <= now:
+            for key in self._buckets.pop(heapq.heappop(seconds)):
+                seen.discard(key)
 
 
 SecretLookup = Callable[[str], "str | None"]
@@ -272,7 +327,10 @@ class SignatureVerifier:
         now, signed_at = self._check_time(params["Timestamp"])
         access_key_id = params["AccessKeyId"]
         secret = self._secret(access_key_id)
-        string_to_sign = rpc_v1_string_to_sign(request.method, params)
+        query = None
+        if not request.form:
+            query = canonical_wire_query(request.raw_query, params)
+        string_to_sign = rpc_v1_string_to_sign(request.method, params, query)
         expected = rpc_v1_signature(string_to_sign, secret)
         if not hmac.compare_digest(expected, params["Signature"]):
             raise GatewayError("SignatureDoesNotMatch", string_to_sign=string_to_sign)

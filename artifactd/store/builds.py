@@ -464,8 +464,26 @@ def list_logs(
     return session.scalars(query).all(), int(total or 0)
 
 
-_TASK_COLUMNS = [c.name for c in BuildTask.__table__.columns]
-TaskRow = namedtuple("TaskRow", _TASK_COLUMNS)  # type: ignore[misc]
+#: What a task shows to API callers (GetArtifactBuildTask's fields).
+_TASK_VIEW_COLUMNS = (
+    "id",
+    "instance_id",
+    "status",
+    "build_type",
+    "priority",
+    "start_time",
+    "end_time",
+    "source_repo_id",
+    "source_tag",
+    "source_size",
+    "source_layers",
+    "target_repo_id",
+    "target_tag",
+    "target_size",
+    "target_layers",
+    "platform",
+)
+TaskRow = namedtuple("TaskRow", _TASK_VIEW_COLUMNS)  # type: ignore[misc]
 
 
 class TaskReader:
@@ -473,15 +491,16 @@ class TaskReader:
 
     Each thread keeps its own DBAPI connection, detached from the engine's
     pool so a busy thread pool cannot starve the pool; a connection that
-    fails once is dropped and replaced. Rows carry the same attribute names as
-    :class:`BuildTask`, so code that reads a task reads a row alike.
+    fails once is dropped and replaced. Rows carry the columns callers see,
+    under the attribute names of :class:`BuildTask`, so code that shows a
+    task shows a row alike.
     """
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         table = BuildTask.__table__
         compiled = (
-            select(table)
+            select(*(table.c[name] for name in _TASK_VIEW_COLUMNS))
             .where(table.c.id == bindparam("id"))
             .compile(dialect=engine.dialect)
         )
@@ -494,9 +513,8 @@ class TaskReader:
         params: tuple | dict = (task_id,) if self._positional else {"id": task_id}
         connection = self._connection()
         try:
-            cursor = connection.cursor()
-            cursor.execute(self._sql, params)
-            row = cursor.fetchone()
+            cursor = connection.dbapi_connection.cursor()
+            row = cursor.execute(self._sql, params).fetchone()
             cursor.close()
         except Exception as exc:
             self._local.connection = None

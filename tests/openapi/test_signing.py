@@ -6,10 +6,19 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from artifactd.openapi.errors import GatewayError
-from artifactd.openapi.protocol import build_request
-from artifactd.openapi.signing import NonceCache, SignatureVerifier, parse_timestamp
+from artifactd.openapi.protocol import build_request, decode_params
+from artifactd.openapi.signing import (
+    NonceCache,
+    SignatureVerifier,
+    canonical_query,
+    canonical_wire_query,
+    parse_timestamp,
+    pct,
+)
 
 VECTORS = [
     json.loads(line)
@@ -138,7 +147,10 @@ def test_nonce_cache_forgets_after_window_and_bounds_memory():
     assert info.value.retry_after is not None
     with pytest.raises(GatewayError):
         cache.claim("k", "a", now=9, signed_at=9)
-    cache.claim("k", "a", now=10.5, signed_at=10.5)  # "a" expired at 10
+    # "a" is valid until 10 and kept to the next whole second, never less.
+    with pytest.raises(GatewayError):
+        cache.claim("k", "a", now=10.5, signed_at=10.5)
+    cache.claim("k", "a", now=11, signed_at=11)
     assert len(cache) == 2
 
 
@@ -159,3 +171,66 @@ def test_missing_v1_fields_are_named():
         verifier.verify(request_of(vector, query=query))
     assert info.value.code == "MissingParameter"
     assert '"SignatureNonce"' in info.value.message
+
+
+# Query strings built from pieces that are or look canonical: unreserved
+# characters, escapes that must be there, escapes that must not ("%41" is
+# "A"), lower-case hex, "+", bytes of UTF-8 and broken UTF-8.
+_PIECES = st.sampled_from(
+    [
+        "a",
+        "Z",
+        "0",
+        "-",
+        ".",
+        "_",
+        "~",
+        "%3A",
+        "%2F",
+        "%2B",
+        "%20",
+        "%41",
+        "%7e",
+        "%3a",
+        "+",
+        "%E4%B8%AD",
+        "%FF",
+        "Signature",
+        "SignatureNonce",
+        "A1",
+        "A-",
+    ]
+)
+_TEXT = st.lists(_PIECES, max_size=4).map("".join)
+_PAIR = st.one_of(
+    st.tuples(_TEXT, _TEXT).map("=".join), _TEXT, st.just(""), st.just("a=b=c")
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_PAIR, max_size=8).map("&".join))
+def test_wire_canonical_query_agrees_with_encoding_the_decoded_values(raw):
+    """Signing the wire text is only a shortcut: whenever it is taken, it
+    gives the very string that encoding the decoded parameters gives."""
+    decoded = decode_params(raw)
+    shortcut = canonical_wire_query(raw, decoded)
+    if shortcut is not None:
+        assert shortcut == canonical_query(decoded, skip="Signature")
+
+
+_ASCII = st.characters(max_codepoint=127)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(_ASCII, min_size=1, max_size=8),
+        st.text(_ASCII, max_size=12),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_sdk_encoded_ascii_queries_take_the_shortcut(params):
+    raw = "&".join(f"{pct(k)}={pct(v)}" for k, v in params.items())
+    shortcut = canonical_wire_query(raw, decode_params(raw))
+    assert shortcut == canonical_query(params, skip="Signature")
