@@ -44,6 +44,7 @@ from artifactd.formats.estargz import BuildOptions
 from artifactd.metrics import CONTENT_TYPE, Metrics
 from artifactd.openapi.app import RpcFastPath
 from artifactd.openapi.launch import mount_api
+from artifactd.openapi.signing import NonceCache
 from artifactd.registry.auth import Authorizer, Principal, TokenIssuer
 from artifactd.registry.events import EventBus, WebhookNotifier
 from artifactd.registry.local import LocalRepository
@@ -57,6 +58,7 @@ from artifactd.store.db import (
     session_factory,
 )
 from artifactd.store.keys import AccessKey
+from artifactd.store.nonces import NonceJournal
 from artifactd.store.repositories import Instance
 from artifactd.workers.pool import WorkerPool
 
@@ -344,8 +346,13 @@ def create_app(
     """
     service = service or build_service(settings)
 
+    # Used nonces outlive a restart: the journal keeps them in the store.
+    nonces = NonceCache(journaled=True)
+    journal = NonceJournal(service.sessions, nonces.drain, nonces.restore)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await to_thread.run_sync(journal.start)
         if service.notifier is not None:
             service.notifier.start()
         service.builds.start()
@@ -355,6 +362,7 @@ def create_app(
             await to_thread.run_sync(service.builds.stop)
             if service.notifier is not None:
                 service.notifier.stop()
+            await to_thread.run_sync(journal.stop)
 
     api = mount_api(
         service.sessions,
@@ -363,6 +371,7 @@ def create_app(
         rate_per_key=settings.api_rate_per_key or None,
         on_task_queued=service.builds.pool.wake,
         secret_cache_seconds=settings.api_key_cache_seconds,
+        nonces=nonces,
     )
     routes = [
         *registry_routes(service.registry),

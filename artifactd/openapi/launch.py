@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute
 
 from artifactd.openapi.app import api_routes, create_api_app
 from artifactd.openapi.services import ApiServices, TagSource
+from artifactd.openapi.signing import NonceCache, SignatureVerifier
 from artifactd.openapi.tagsources import StorageTags
 from artifactd.openapi.throttle import RateLimiter
 from artifactd.registry.storage import RegistryStorage
@@ -80,11 +81,13 @@ def mount_api(
     rate_per_key: float | None = None,
     on_task_queued: Callable[[], None] | None = None,
     secret_cache_seconds: float = 5.0,
+    nonces: NonceCache | None = None,
 ) -> list[BaseRoute]:
     """The API routes for ``artifactd serve``, tags read from the registry storage.
 
     Pass them as ``extra_routes`` of :func:`artifactd.app.create_app`;
-    ``on_task_queued`` is called after CreateArtifactBuildTask queues a task.
+    ``on_task_queued`` is called after CreateArtifactBuildTask queues a task;
+    ``nonces`` is where used nonces are kept (by default, in memory only).
     """
     services = ApiServices(
         sessions,
@@ -95,7 +98,8 @@ def mount_api(
         secret_cache_seconds=secret_cache_seconds,
     )
     limiter = RateLimiter(rate_per_key, 2 * rate_per_key) if rate_per_key else None
-    return api_routes(services, rate_limiter=limiter)
+    verifier = SignatureVerifier(services.lookup_secret, nonces)
+    return api_routes(services, verifier, rate_limiter=limiter)
 
 
 def first_start_message(key: AccessKey, api_endpoint: str, instance_id: str) -> str:

@@ -25,7 +25,7 @@ import hmac
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -239,6 +239,7 @@ class NonceCache:
         self,
         window_seconds: float = TIMESTAMP_WINDOW_SECONDS,
         max_entries: int = 4_000_000,
+        journaled: bool = False,
     ) -> None:
         self._window = window_seconds
         self._max_entries = max_entries
@@ -246,6 +247,13 @@ class NonceCache:
         self._buckets: dict[int, list[str]] = {}
         self._seconds: list[int] = []  # a heap of the buckets' seconds
         self._lock = threading.Lock()
+        # With a journal, claims since its last drain(): keys and expiries.
+        self._journaled = journaled
+        self._new_keys: list[str] = []
+        self._new_expiries: list[int] = []
+        # Claims a journal gave back, by digest, until each expires.
+        self._restored: dict[str, int] = {}
+        self._restored_until = 0
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -259,7 +267,7 @@ class NonceCache:
             seconds = self._seconds
             if seconds and seconds[0] <= now:
                 self._expire(now)
-            if key in self._seen:
+            if key in self._seen or (self._restored and self._was_restored(key, now)):
                 raise GatewayError("SignatureNonceUsed")
             if len(self._seen) >= self._max_entries:
                 error = GatewayError("Throttling.User")
@@ -267,17 +275,51 @@ class NonceCache:
                 raise error
             self._seen.add(key)
             expires = int(max(now, signed_at) + self._window) + 1
-            bucket = self._buckets.get(expires)
-            if bucket is None:
-                bucket = self._buckets[expires] = []
-                heapq.heappush(seconds, expires)
-            bucket.append(key)
+            self._file(key, expires)
+            if self._journaled:
+                self._new_keys.append(key)
+                self._new_expiries.append(expires)
+
+    def _file(self, key: str, expires: int) -> None:
+        bucket = self._buckets.get(expires)
+        if bucket is None:
+            bucket = self._buckets[expires] = []
+            heapq.heappush(self._seconds, expires)
+        bucket.append(key)
+
+    def _was_restored(self, key: str, now: float) -> bool:
+        if now >= self._restored_until:
+            self._restored.clear()
+            return False
+        return self._restored.get(nonce_digest(key), 0) > now
+
+    def drain(self) -> list[tuple[str, int]]:
+        """The claims made since the last drain, as ``(digest, expires_at)``:
+        :func:`nonce_digest` of each key, fit for any store's text column."""
+        with self._lock:
+            keys, expiries = self._new_keys, self._new_expiries
+            self._new_keys, self._new_expiries = [], []
+        return [(nonce_digest(k), e) for k, e in zip(keys, expiries, strict=True)]
+
+    def restore(self, entries: Iterable[tuple[str, int]]) -> None:
+        """Take back claims a journal kept (``drain``'s pairs)."""
+        with self._lock:
+            for digest, expires in entries:
+                if expires > self._restored.get(digest, 0):
+                    self._restored[digest] = expires
+                self._restored_until = max(self._restored_until, expires)
 
     def _expire(self, now: float) -> None:
         seconds, seen = self._seconds, self._seen
         while seconds and seconds[0] <= now:
             for key in self._buckets.pop(heapq.heappop(seconds)):
                 seen.discard(key)
+
+
+def nonce_digest(key: str) -> str:
+    """A fixed-size stand-in for a claimed (access key, nonce) pair: nonces
+    are the client's text, of any length and any character."""
+    return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
 
 
 SecretLookup = Callable[[str], "str | None"]
@@ -299,7 +341,7 @@ class SignatureVerifier:
         window_seconds: float = TIMESTAMP_WINDOW_SECONDS,
     ) -> None:
         self._lookup = lookup
-        self._nonces = nonces or NonceCache(window_seconds)
+        self._nonces = nonces if nonces is not None else NonceCache(window_seconds)
         self._clock = clock
         self._window = window_seconds
 

@@ -70,6 +70,7 @@ def create_schema(engine: Engine) -> None:
         keys,
         layer_cache,
         leases,
+        nonces,
         repositories,
     )
 

@@ -78,10 +78,13 @@ class ApiServer:
         tag, link and manifest of the embedded registry's repositories."""
         database = self.data_dir / "artifactd.db"
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+            # Used nonces are the server's bookkeeping, written in the
+            # background: a successful call's nonce may land at any time.
             names = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"
+                    "SELECT name FROM sqlite_master WHERE type='table' "
+                    "AND name != 'api_nonces' ORDER BY name"
                 )
             ]
             state = {
@@ -132,12 +135,15 @@ def start_api(
     registry_url: str | None = None,
     *extra: str,
     settings: dict[str, str] | None = None,
+    key: tuple[str, str] | None = None,
 ) -> ApiServer:
     """Start the API as a real process on a free loopback port.
 
     Without a ``registry_url``, ``artifactd serve``: the embedded registry,
     the API and the build workers, with ``settings`` given as ``ARTIFACTD_*``
-    variables. With one, the API alone, tags from that registry.
+    variables. With one, the API alone, tags from that registry. A first
+    start prints a key; to start again over the same ``data_dir``, pass that
+    ``key`` (id, secret).
     """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARTIFACTD_")}
@@ -178,7 +184,10 @@ def start_api(
         env={**env, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        key_id, secret, output = _read_first_key(process, 30)
+        if key is None:
+            key_id, secret, output = _read_first_key(process, 30)
+        else:
+            (key_id, secret), output = key, ""
         wait_http(f"http://127.0.0.1:{port}/-/ping")
     except Exception:
         process.kill()

@@ -12,7 +12,7 @@ from aliyunsdkcore.utils import parameter_helper
 from Tea.exceptions import TeaException
 
 from tests.openapi.clients import FLAVOURS, Caller, create_repository
-from tests.openapi.conftest import push
+from tests.openapi.conftest import push, start_api
 
 
 def error_code(exc: Exception) -> str:
@@ -135,6 +135,24 @@ def test_refused_tag_delete_leaves_the_tag(
         base_url=api.url, auth=(api.access_key_id, api.access_key_secret)
     ) as registry:
         assert registry.head("/v2/kept/app/manifests/v1").status_code == 200
+
+
+def test_a_nonce_stays_used_across_a_restart(tmp_path, monkeypatch):
+    server = start_api(tmp_path, None, "--workers", "0")
+    key = (server.access_key_id, server.access_key_secret)
+    fixed_nonce(monkeypatch, "restart-0123456789abcdef0123456789abcd")
+    caller = Caller("core-get", server.endpoint, *key)
+    try:
+        instance_id = caller.call("ListInstance")["Instances"][0]["InstanceId"]
+    finally:
+        server.stop()
+    again = start_api(tmp_path, None, "--workers", "0", key=key)
+    try:
+        caller = Caller("core-get", again.endpoint, *key)
+        exc = refused(again, lambda: caller.call("GetInstance", InstanceId=instance_id))
+        assert error_code(exc) == "SignatureNonceUsed"
+    finally:
+        again.stop()
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
