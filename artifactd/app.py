@@ -44,6 +44,7 @@ from artifactd.formats.estargz import BuildOptions
 from artifactd.metrics import CONTENT_TYPE, Metrics
 from artifactd.openapi.app import RpcFastPath
 from artifactd.openapi.launch import mount_api
+from artifactd.openapi.nonce_journal import NonceJournal
 from artifactd.openapi.signing import NonceCache
 from artifactd.registry.auth import Authorizer, Principal, TokenIssuer
 from artifactd.registry.events import EventBus, WebhookNotifier
@@ -58,7 +59,6 @@ from artifactd.store.db import (
     session_factory,
 )
 from artifactd.store.keys import AccessKey
-from artifactd.store.nonces import NonceJournal
 from artifactd.store.repositories import Instance
 from artifactd.workers.pool import WorkerPool
 
@@ -346,9 +346,9 @@ def create_app(
     """
     service = service or build_service(settings)
 
-    # Used nonces outlive a restart: the journal keeps them in the store.
+    # Used nonces outlive a restart: the journal keeps them on disk.
     nonces = NonceCache(journaled=True)
-    journal = NonceJournal(service.sessions, nonces.drain, nonces.restore)
+    journal = NonceJournal(settings.data_dir / "nonces", nonces.drain, nonces.restore)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

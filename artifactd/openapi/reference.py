@@ -55,11 +55,11 @@ _LIMITS = """\
 
 - Used nonces are remembered for as long as their timestamp is valid (up to
   4 million at once; past that, calls get `Throttling.User`). The serving
-  process keeps them in memory and writes them to the store about once a
-  second, and a restart reads them back: a clean restart forgets none, a
-  crash those of its last second. Replicas behind one load balancer do not
-  consult each other's, so a replay sent to another replica within 15
-  minutes would be accepted.
+  process keeps them in memory and appends them to a file of its data
+  directory five times a second, and a restart reads them back: a clean
+  restart forgets none, a crash those of its last fifth of a second.
+  Replicas behind one load balancer do not consult each other's, so a
+  replay sent to another replica within 15 minutes would be accepted.
 - An access key's secret is cached for `api_key_cache_seconds` (default 5):
   a deleted key can sign calls for up to that long.
 - The registry keeps no tag times: `ImageCreate`/`ImageUpdate` are the image

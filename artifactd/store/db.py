@@ -70,7 +70,6 @@ def create_schema(engine: Engine) -> None:
         keys,
         layer_cache,
         leases,
-        nonces,
         repositories,
     )
 

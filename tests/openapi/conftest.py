@@ -78,13 +78,10 @@ class ApiServer:
         tag, link and manifest of the embedded registry's repositories."""
         database = self.data_dir / "artifactd.db"
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
-            # Used nonces are the server's bookkeeping, written in the
-            # background: a successful call's nonce may land at any time.
             names = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type='table' "
-                    "AND name != 'api_nonces' ORDER BY name"
+                    "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"
                 )
             ]
             state = {

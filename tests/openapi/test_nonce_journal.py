@@ -1,79 +1,82 @@
-"""Used nonces kept in the store: what a restart must not forget."""
+"""Used nonces kept on disk: what a restart must not forget."""
 
 from __future__ import annotations
 
 import time
 
 import pytest
-from sqlalchemy import func, select
 
 from artifactd.openapi.errors import GatewayError
+from artifactd.openapi.nonce_journal import NonceJournal
 from artifactd.openapi.signing import NonceCache
-from artifactd.store.db import open_data_dir
-from artifactd.store.nonces import NonceJournal, UsedNonce
 
 
-def journal_for(sessions, cache: NonceCache) -> NonceJournal:
-    return NonceJournal(sessions, cache.drain, cache.restore, interval=60)
-
-
-def stored(sessions) -> int:
-    with sessions() as session:
-        return session.scalar(select(func.count()).select_from(UsedNonce))
-
-
-def test_claims_come_back_after_a_restart_and_expired_ones_do_not(tmp_path):
-    sessions = open_data_dir(tmp_path)
-    now = time.time()
-    first = NonceCache(window_seconds=900, journaled=True)
-    journal = journal_for(sessions, first)
+def restarted(directory, clock=time.time) -> tuple[NonceCache, NonceJournal]:
+    cache = NonceCache(window_seconds=900, journaled=True)
+    journal = NonceJournal(directory, cache.drain, cache.restore, 60, clock)
     journal.start()
-    first.claim("key", "fresh", now=now, signed_at=now)
-    first.claim("key", "old", now=now, signed_at=now - 2000)  # kept 900 s past now
-    odd = "x\0y" * 500  # a client's nonce: any characters, any length
-    first.claim("key", odd, now=now, signed_at=now)
+    return cache, journal
+
+
+def refused(cache: NonceCache, nonce: str, at: float) -> bool:
+    try:
+        cache.claim("key", nonce, now=at, signed_at=at)
+    except GatewayError as exc:
+        assert exc.code == "SignatureNonceUsed"
+        return True
+    return False
+
+
+def test_claims_come_back_after_a_restart(tmp_path):
+    now = time.time()
+    cache, journal = restarted(tmp_path)
+    odd = "x\0y\n" * 500  # a client's nonce: any characters, any length
+    for nonce in ("fresh", "dated-ahead", odd):
+        signed_at = now + 600 if nonce == "dated-ahead" else now
+        cache.claim("key", nonce, now=now, signed_at=signed_at)
+    journal.stop()  # a clean shutdown writes everything
+
+    cache, journal = restarted(tmp_path)
+    for nonce in ("fresh", "dated-ahead", odd):
+        assert refused(cache, nonce, now + 1)
+    assert not refused(cache, "new", now + 1)
     journal.stop()
-    assert stored(sessions) == 3
-
-    second = NonceCache(window_seconds=900, journaled=True)
-    journal_for(sessions, second).start()
-    for nonce in ("fresh", "old", odd):
-        with pytest.raises(GatewayError) as info:
-            second.claim("key", nonce, now=now + 1, signed_at=now + 1)
-        assert info.value.code == "SignatureNonceUsed"
-
-    # Once the window has passed, the store forgets them too.
-    with sessions() as session, session.begin():
-        session.execute(UsedNonce.__table__.update().values(expires_at=int(now) - 1))
-    third = NonceCache(window_seconds=900, journaled=True)
-    journal_for(sessions, third).start()
-    third.claim("key", "fresh", now=now + 2, signed_at=now + 2)
-    assert stored(sessions) == 0
+    # 15 minutes on, "fresh" may be used again; the one dated ahead may not.
+    cache, journal = restarted(tmp_path)
+    later = now + 902
+    assert not refused(cache, "fresh", later)
+    assert refused(cache, "dated-ahead", later)
+    journal.stop()
 
 
-def test_a_failed_write_is_retried_with_the_next(tmp_path, monkeypatch):
-    sessions = open_data_dir(tmp_path)
-    cache = NonceCache(journaled=True)
-    journal = journal_for(sessions, cache)
-    journal.start()
+def test_the_background_writer_needs_no_shutdown(tmp_path):
     now = time.time()
+    cache = NonceCache(journaled=True)
+    journal = NonceJournal(tmp_path, cache.drain, cache.restore, interval=0.05)
+    journal.start()
     cache.claim("key", "a", now=now, signed_at=now)
+    deadline = time.monotonic() + 5
+    while not any(p.stat().st_size for p in tmp_path.glob("*.log")):
+        assert time.monotonic() < deadline, "nothing written"
+        time.sleep(0.02)
+    # As if the process died here: a new one reads what was written.
+    cache, other = restarted(tmp_path)
+    assert refused(cache, "a", now + 1)
+    other.stop()
+    journal.stop()
 
-    import artifactd.store.nonces as module
 
-    real = module.save_nonces
-
-    def down(session, entries):
-        raise OSError("store unavailable")
-
-    monkeypatch.setattr(module, "save_nonces", down)
-    with pytest.raises(OSError):
-        journal.flush()
-    monkeypatch.setattr(module, "save_nonces", real)
-    cache.claim("key", "b", now=now, signed_at=now)
+def test_expired_files_are_deleted_and_damaged_lines_skipped(tmp_path):
+    now = time.time()
+    stale = tmp_path / f"{int(now // 60) - 40}.log"
+    stale.write_text(f"{int(now) - 1000} {'ab' * 32}\n")
+    current = tmp_path / f"{int(now // 60)}.log"
+    current.write_text("garbage\n12 short\n")
+    cache, journal = restarted(tmp_path)
+    cache.claim("key", "a", now=now, signed_at=now)
     journal.flush()
-    journal.flush()  # nothing new: writes nothing twice
-    assert stored(sessions) == 2
+    assert not stale.exists()
+    assert current.exists()
     journal.stop()
 
 
@@ -82,3 +85,5 @@ def test_without_a_journal_the_cache_keeps_no_backlog():
     now = time.time()
     cache.claim("key", "a", now=now, signed_at=now)
     assert cache.drain() == []
+    with pytest.raises(GatewayError):
+        cache.claim("key", "a", now=now, signed_at=now)
