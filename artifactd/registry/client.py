@@ -46,8 +46,7 @@ MANIFEST_ACCEPT = ", ".join(
 )
 _CHALLENGE_PARAM_RE = re.compile(r'(\w+)="([^"]*)"')
 _STREAM_CHUNK = 1 << 20
-
-
+# Spec codes for error answers that carry no body (HEAD).
 _STATUS_CODES = {401: "UNAUTHORIZED", 403: "DENIED", 429: "TOOMANYREQUESTS"}
 
 

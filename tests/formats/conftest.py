@@ -14,7 +14,46 @@ from pathlib import Path
 from artifactd.formats.compression import DecompressingReader
 from artifactd.oci import mediatypes as mt
 from artifactd.oci.layout import Layout
-from artifactd.oci.model import ImageConfig, Manifest, parse_manifest_or_index
+from artifactd.oci.model import (
+    Descriptor,
+    ImageConfig,
+    Manifest,
+    canonical_json,
+    parse_manifest_or_index,
+)
+
+
+def write_layout(
+    root: Path,
+    tag: str,
+    layers: list[Descriptor],
+    diff_ids: list[str],
+    blobs: dict[str, bytes],
+    os: str = "linux",
+) -> None:
+    """An OCI layout holding one image tagged ``tag``: a config naming
+    ``diff_ids``, a manifest of ``layers``, and the layer ``blobs`` given (by
+    digest; a layer may have none)."""
+    config = canonical_json(
+        {
+            "architecture": "amd64",
+            "os": os,
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }
+    )
+    config_desc = Descriptor.for_bytes(mt.OCI_CONFIG, config)
+    manifest = Manifest(mt.OCI_MANIFEST, config_desc, layers).to_bytes()
+    manifest_desc = Descriptor.for_bytes(
+        mt.OCI_MANIFEST, manifest, annotations={mt.ANNOTATION_REF_NAME: tag}
+    )
+    directory = root / "blobs" / "sha256"
+    directory.mkdir(parents=True)
+    (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    index = {"schemaVersion": 2, "manifests": [manifest_desc.to_json()]}
+    (root / "index.json").write_text(json.dumps(index))
+    everything = {**blobs, config_desc.digest: config, manifest_desc.digest: manifest}
+    for digest, data in everything.items():
+        (directory / digest.split(":")[1]).write_bytes(data)
 
 
 def make_tar(members: list[tuple[tarfile.TarInfo, bytes | None]], **kwargs) -> bytes:

@@ -11,8 +11,8 @@ import pytest
 
 from artifactd.cli import main
 from artifactd.oci import mediatypes as mt
-from artifactd.oci.model import Descriptor, Manifest, canonical_json
-from tests.formats.conftest import file_info, gz, make_tar
+from artifactd.oci.model import Descriptor
+from tests.formats.conftest import file_info, gz, make_tar, write_layout
 
 
 def write_image(
@@ -22,32 +22,10 @@ def write_image(
     described) under ``digest`` and ``size`` when given."""
     layer_digest = digest or "sha256:" + hashlib.sha256(layer).hexdigest()
     diff_id = "sha256:" + hashlib.sha256(tar).hexdigest()
-    config = canonical_json(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        }
-    )
-    config_desc = Descriptor.for_bytes(mt.OCI_CONFIG, config)
     layer_desc = Descriptor(
         mt.OCI_LAYER_GZIP, layer_digest, len(layer) if size is None else size
     )
-    manifest = Manifest(mt.OCI_MANIFEST, config_desc, [layer_desc]).to_bytes()
-    manifest_desc = Descriptor.for_bytes(
-        mt.OCI_MANIFEST, manifest, annotations={mt.ANNOTATION_REF_NAME: "bad"}
-    )
-    blobs = root / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
-    (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    index = {"schemaVersion": 2, "manifests": [manifest_desc.to_json()]}
-    (root / "index.json").write_text(json.dumps(index))
-    for blob_digest, data in (
-        (layer_digest, layer),
-        (config_desc.digest, config),
-        (manifest_desc.digest, manifest),
-    ):
-        (blobs / blob_digest.split(":")[1]).write_bytes(data)
+    write_layout(root, "bad", [layer_desc], [diff_id], {layer_digest: layer})
     return layer_digest
 
 

@@ -10,13 +10,14 @@ from pathlib import Path
 from artifactd.cli import main
 from artifactd.oci import mediatypes as mt
 from artifactd.oci.layout import Layout, blob_path
-from artifactd.oci.model import Descriptor, Manifest, canonical_json
+from artifactd.oci.model import Descriptor
 from tests.formats.conftest import (
     file_info,
     gz,
     image_manifests,
     make_tar,
     reference_verify,
+    write_layout,
 )
 
 FOREIGN_URL = "https://example.invalid/windows/base.tar.gz"
@@ -33,36 +34,16 @@ def write_with_foreign_layer(root: Path) -> Descriptor:
         123_456_789,
         extra={"urls": [FOREIGN_URL]},
     )
-    config = canonical_json(
-        {
-            "architecture": "amd64",
-            "os": "windows",
-            "rootfs": {
-                "type": "layers",
-                "diff_ids": [
-                    "sha256:" + "0f" * 32,
-                    "sha256:" + hashlib.sha256(tar).hexdigest(),
-                ],
-            },
-        }
-    )
-    config_desc = Descriptor.for_bytes(mt.OCI_CONFIG, config)
     layer_desc = Descriptor.for_bytes(mt.OCI_LAYER_GZIP, layer)
-    manifest = Manifest(mt.OCI_MANIFEST, config_desc, [foreign, layer_desc]).to_bytes()
-    manifest_desc = Descriptor.for_bytes(
-        mt.OCI_MANIFEST, manifest, annotations={mt.ANNOTATION_REF_NAME: "v1"}
+    diff_ids = ["sha256:" + "0f" * 32, "sha256:" + hashlib.sha256(tar).hexdigest()]
+    write_layout(
+        root,
+        "v1",
+        [foreign, layer_desc],
+        diff_ids,
+        {layer_desc.digest: layer},
+        "windows",
     )
-    blobs = root / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
-    (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    index = {"schemaVersion": 2, "manifests": [manifest_desc.to_json()]}
-    (root / "index.json").write_text(json.dumps(index))
-    for desc, data in (
-        (layer_desc, layer),
-        (config_desc, config),
-        (manifest_desc, manifest),
-    ):
-        (blobs / desc.digest.split(":")[1]).write_bytes(data)
     return foreign
 
 

@@ -210,8 +210,6 @@ def test_throttling(tmp_path):
     """With a per-key rate, Tea 0.4 sees its ThrottlingException and a retry hint."""
     from alibabacloud_tea_openapi.exceptions import ThrottlingException
 
-    from tests.openapi.conftest import start_api
-
     server = start_api(
         tmp_path, None, "--workers", "0", settings={"api_rate_per_key": "1"}
     )
