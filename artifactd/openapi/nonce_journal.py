@@ -8,15 +8,15 @@ fifth of a second. Appending a line per nonce costs next to nothing, so
 the journal never holds requests up.
 
 Files are named by the minute they were started in (``<minute>.log``); each
-line is ``<expires_at> <digest>``, the digest standing for the access key and
-nonce (:func:`~artifactd.openapi.signing.nonce_digest`). A file whose lines
-have all expired is deleted.
+line is ``<expires_at> <claim>``, the claim written by :func:`claim_word`.
+A file whose lines have all expired is deleted.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,6 +28,31 @@ from artifactd.openapi.signing import TIMESTAMP_WINDOW_SECONDS
 log = logging.getLogger(__name__)
 
 _FILE_SECONDS = 60
+
+# What the SDKs send: a key id and a UUID or hex nonce, printable ASCII.
+_PLAIN_CLAIM_RE = re.compile(r"[A-Za-z0-9_.~-]{1,128}\0[!-~]{1,256}")
+
+
+def claim_word(key: str) -> str:
+    """A claimed ``access_key_id + "\\0" + nonce`` as one word of a line:
+    ``<access key id>/<nonce>`` for plain ones, else ``=`` and the hex of its
+    UTF-8 (a nonce is the client's text: any length, any character)."""
+    if _PLAIN_CLAIM_RE.fullmatch(key):
+        return key.replace("\0", "/", 1)
+    return "=" + key.encode("utf-8", "surrogatepass").hex()
+
+
+def claim_key(word: str) -> str | None:
+    """The key :func:`claim_word` wrote, or None for a damaged word."""
+    if word.startswith("="):
+        try:
+            return bytes.fromhex(word[1:]).decode("utf-8", "surrogatepass")
+        except ValueError:
+            return None
+    access_key_id, slash, nonce = word.partition("/")
+    if not slash or not access_key_id or not nonce:
+        return None
+    return f"{access_key_id}\0{nonce}"
 
 
 class NonceJournal:
@@ -87,7 +112,7 @@ class NonceJournal:
         with self._lock:
             handle = self._current(self._clock())
             handle.write(
-                "".join(f"{expires} {digest}\n" for digest, expires in entries)
+                "".join(f"{expires} {claim_word(key)}\n" for key, expires in entries)
             )
             handle.flush()
 
@@ -124,9 +149,10 @@ class NonceJournal:
         for _, path in self._files():
             with open(path, encoding="ascii", errors="replace") as handle:
                 for line in handle:
-                    expires, _, digest = line.rstrip("\n").partition(" ")
-                    if expires.isdigit() and len(digest) == 64 and int(expires) > now:
-                        entries.append((digest, int(expires)))
+                    expires, _, word = line.rstrip("\n").partition(" ")
+                    key = claim_key(word)
+                    if expires.isdigit() and key is not None and int(expires) > now:
+                        entries.append((key, int(expires)))
         return entries
 
     def _run(self) -> None:

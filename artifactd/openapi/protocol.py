@@ -31,14 +31,15 @@ def decode_params(raw: str) -> dict[str, str]:
     """
     params: dict[str, str] = {}
     for pair in raw.split("&"):
-        if not pair:
-            continue
         name, _, value = pair.partition("=")
         # Most SDK values need no unescaping; unquote only those that do.
-        if "%" in name or "+" in name:
-            name = _unquote(name)
-        if "%" in value or "+" in value:
-            value = _unquote(value)
+        if "%" in pair or "+" in pair:
+            if "%" in name or "+" in name:
+                name = _unquote(name)
+            if "%" in value or "+" in value:
+                value = _unquote(value)
+        elif not pair:
+            continue
         params[name] = value
     return params
 

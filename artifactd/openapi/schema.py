@@ -151,10 +151,12 @@ def parse_fields(
 
 
 def _lookup(param: Param, raw: Mapping[str, Any]) -> Any:
-    for name in (param.name, *param.aliases):
-        if name in raw:
-            return raw[name]
-    return None
+    value = raw.get(param.name)
+    if value is None and param.aliases:
+        for name in param.aliases:
+            if name in raw:
+                return raw[name]
+    return value
 
 
 def _renamed(param: Param, name: str) -> Param:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from artifactd.openapi.errors import GatewayError
-from artifactd.openapi.nonce_journal import NonceJournal
+from artifactd.openapi.nonce_journal import NonceJournal, claim_key, claim_word
 from artifactd.openapi.signing import NonceCache
 
 
@@ -87,3 +89,16 @@ def test_without_a_journal_the_cache_keeps_no_backlog():
     assert cache.drain() == []
     with pytest.raises(GatewayError):
         cache.claim("key", "a", now=now, signed_at=now)
+
+
+@given(st.text(min_size=1), st.text(min_size=1))
+def test_every_claim_is_one_word_that_reads_back(access_key_id, nonce):
+    key = f"{access_key_id}\0{nonce}"
+    word = claim_word(key)
+    assert word and " " not in word and "\n" not in word and word.isascii()
+    assert claim_key(word) == key
+
+
+def test_sdk_nonces_are_written_as_they_are():
+    assert claim_word("LTAIkey\0f81d4fae-7dec-11d0") == "LTAIkey/f81d4fae-7dec-11d0"
+    assert claim_key("LTAIkey/a/b") == "LTAIkey\0a/b"
