@@ -10,7 +10,7 @@ computed over, never the wire text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
 
 from artifactd.openapi.errors import GatewayError
@@ -84,30 +84,24 @@ class RpcRequest:
     body: bytes
     #: The query string as sent, before decoding.
     raw_query: str = ""
+    #: Query and form parameters merged; the form wins on a clash.
+    params: dict[str, str] = field(init=False)
+    #: Signed with ACS3-HMAC-SHA256 (an ``Authorization: ACS3-...`` header).
+    is_acs3: bool = field(init=False)
+    action: str | None = field(init=False)
+    version: str | None = field(init=False)
+    #: ``Format=XML`` in any case; anything else (absent, json, None) is JSON.
+    wants_xml: bool = field(init=False)
 
-    @property
-    def params(self) -> dict[str, str]:
-        """Query and form parameters merged; the form wins on a clash."""
-        if not self.form:
-            return self.query
-        return {**self.query, **self.form}
-
-    @property
-    def is_acs3(self) -> bool:
-        return self.headers.get("authorization", "").startswith("ACS3-")
-
-    @property
-    def action(self) -> str | None:
-        return self.params.get("Action") or self.headers.get("x-acs-action")
-
-    @property
-    def version(self) -> str | None:
-        return self.params.get("Version") or self.headers.get("x-acs-version")
-
-    @property
-    def wants_xml(self) -> bool:
-        """``Format=XML`` in any case; anything else (absent, json, None) is JSON."""
-        return self.params.get("Format", "").upper() == "XML"
+    def __post_init__(self) -> None:
+        # Worked out once: each is read on every request's path, some twice.
+        params = {**self.query, **self.form} if self.form else self.query
+        headers = self.headers
+        self.params = params
+        self.is_acs3 = headers.get("authorization", "").startswith("ACS3-")
+        self.action = params.get("Action") or headers.get("x-acs-action")
+        self.version = params.get("Version") or headers.get("x-acs-version")
+        self.wants_xml = params.get("Format", "").upper() == "XML"
 
 
 def collect_headers(raw_headers: list[tuple[bytes, bytes]]) -> dict[str, str]:

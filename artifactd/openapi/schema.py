@@ -139,7 +139,9 @@ def parse_fields(
     """
     values: dict[str, Any] = {}
     for param in params:
-        value = _lookup(param, raw)
+        value = raw.get(param.name)
+        if value is None and param.aliases:
+            value = _lookup_alias(param, raw)
         if value is None or value == "":
             if param.required:
                 raise missing_parameter(prefix + param.name)
@@ -150,13 +152,11 @@ def parse_fields(
     return values
 
 
-def _lookup(param: Param, raw: Mapping[str, Any]) -> Any:
-    value = raw.get(param.name)
-    if value is None and param.aliases:
-        for name in param.aliases:
-            if name in raw:
-                return raw[name]
-    return value
+def _lookup_alias(param: Param, raw: Mapping[str, Any]) -> Any:
+    for name in param.aliases:
+        if name in raw:
+            return raw[name]
+    return None
 
 
 def _renamed(param: Param, name: str) -> Param:

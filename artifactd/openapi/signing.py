@@ -17,6 +17,7 @@ verified, so a refused request never burns a client's nonce.
 from __future__ import annotations
 
 import base64
+import binascii
 import bisect
 import calendar
 import functools
@@ -28,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from artifactd.openapi.errors import GatewayError, missing_parameter
@@ -151,6 +153,20 @@ def rpc_v1_signature(string_to_sign: str, secret: str) -> str:
     key = (secret + "&").encode()
     digest = hmac.digest(key, string_to_sign.encode(), "sha1")
     return base64.b64encode(digest).decode("ascii")
+
+
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+def hmac_sha1_pads(key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA1's inner and outer hashes with the key absorbed (RFC 2104):
+    copy both, feed the message to the inner one and its digest to the outer
+    one, and the outer digest is the HMAC."""
+    if len(key) > 64:
+        key = hashlib.sha1(key).digest()
+    key = key.ljust(64, b"\0")
+    return hashlib.sha1(key.translate(_IPAD)), hashlib.sha1(key.translate(_OPAD))
 
 
 @dataclass(frozen=True)
@@ -340,7 +356,7 @@ class SignatureVerifier:
         self._nonces = nonces if nonces is not None else NonceCache(window_seconds)
         self._clock = clock
         self._window = window_seconds
-        self._v1_macs: dict[str, hmac.HMAC] = {}
+        self._v1_pads: dict[str, tuple[Any, Any]] = {}
 
     def verify(self, request: RpcRequest) -> str:
         """Return the authenticated access key id, or raise a GatewayError."""
@@ -377,17 +393,17 @@ class SignatureVerifier:
         return access_key_id
 
     def _v1_signature(self, string_to_sign: str, secret: str) -> str:
-        """:func:`rpc_v1_signature`, from a keyed HMAC kept per secret: copying
-        one costs half of keying a new one."""
-        keyed = self._v1_macs.get(secret)
-        if keyed is None:
-            if len(self._v1_macs) >= 1024:
-                self._v1_macs.clear()
-            keyed = hmac.new((secret + "&").encode(), digestmod=hashlib.sha1)
-            self._v1_macs[secret] = keyed
-        mac = keyed.copy()
-        mac.update(string_to_sign.encode())
-        return base64.b64encode(mac.digest()).decode("ascii")
+        """:func:`rpc_v1_signature`, from the HMAC's two keyed hashes kept per
+        secret: two copies in C instead of keying a new HMAC per request."""
+        pads = self._v1_pads.get(secret)
+        if pads is None:
+            if len(self._v1_pads) >= 1024:
+                self._v1_pads.clear()
+            pads = self._v1_pads[secret] = hmac_sha1_pads((secret + "&").encode())
+        inner, outer = pads[0].copy(), pads[1].copy()
+        inner.update(string_to_sign.encode())
+        outer.update(inner.digest())
+        return binascii.b2a_base64(outer.digest(), newline=False).decode("ascii")
 
     def _verify_acs3(self, request: RpcRequest) -> str:
         headers = request.headers

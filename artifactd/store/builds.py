@@ -489,9 +489,9 @@ TaskRow = namedtuple("TaskRow", _TASK_VIEW_COLUMNS)  # type: ignore[misc]
 class TaskReader:
     """Reads one task by id without the ORM: the API's hottest query.
 
-    Each thread keeps its own DBAPI connection, detached from the engine's
-    pool so a busy thread pool cannot starve the pool; a connection that
-    fails once is dropped and replaced. Rows carry the columns callers see,
+    Each thread keeps its own DBAPI connection and cursor, detached from the
+    engine's pool so a busy thread pool cannot starve the pool; a connection
+    that fails once is dropped and replaced. Rows carry the columns callers see,
     under the attribute names of :class:`BuildTask`, so code that shows a
     task shows a row alike.
     """
@@ -511,24 +511,28 @@ class TaskReader:
     def get(self, instance_id: str, task_id: str) -> TaskRow:
         """The task's row; RecordNotFoundError if no such task in the instance."""
         params: tuple | dict = (task_id,) if self._positional else {"id": task_id}
-        connection = self._connection()
+        cursor = getattr(self._local, "cursor", None) or self._connect()
         try:
-            cursor = connection.dbapi_connection.cursor()
             row = cursor.execute(self._sql, params).fetchone()
-            cursor.close()
         except Exception as exc:
-            self._local.connection = None
-            connection.close()
+            self._local.cursor = None
+            self._local.connection.close()
             raise StoreError(f"reading task {task_id} failed: {exc}") from exc
         task = TaskRow(*row) if row is not None else None
         if task is None or task.instance_id != instance_id:
             raise RecordNotFoundError(f"build task {task_id} does not exist")
         return task
 
-    def _connection(self):
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._engine.raw_connection()
-            connection.detach()
-            self._local.connection = connection
-        return connection
+    def _connect(self):
+        """This thread's cursor, on a new connection (kept for the next call)."""
+        connection = self._engine.raw_connection()
+        connection.detach()
+        # Each read on its own: a transaction left open by the first read
+        # would stay open as long as the thread lives (PostgreSQL's vacuum
+        # then keeps every dead row).
+        self._engine.dialect.set_isolation_level(
+            connection.dbapi_connection, "AUTOCOMMIT"
+        )
+        self._local.connection = connection
+        self._local.cursor = connection.dbapi_connection.cursor()
+        return self._local.cursor

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hmac
 import json
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from artifactd.openapi.signing import (
     SignatureVerifier,
     canonical_query,
     canonical_wire_query,
+    hmac_sha1_pads,
     parse_timestamp,
     pct,
 )
@@ -253,3 +255,12 @@ def test_sdk_encoded_ascii_queries_take_the_shortcut(params):
     raw = "&".join(f"{pct(k)}={pct(v)}" for k, v in params.items())
     shortcut = canonical_wire_query(raw, decode_params(raw))
     assert shortcut == canonical_query(params, skip="Signature")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.binary(max_size=2000))
+def test_the_kept_hmac_pads_give_the_standard_hmac(key, message):
+    inner, outer = (pad.copy() for pad in hmac_sha1_pads(key))
+    inner.update(message)
+    outer.update(inner.digest())
+    assert outer.digest() == hmac.digest(key, message, "sha1")

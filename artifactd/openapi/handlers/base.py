@@ -16,9 +16,13 @@ if TYPE_CHECKING:
     from artifactd.openapi.services import ApiServices
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Context:
-    """One validated call: the services, typed parameters and the caller's key."""
+    """One validated call: the services, typed parameters and the caller's key.
+
+    Not frozen: a frozen dataclass pays for a guarded assignment per field,
+    and every API call builds one.
+    """
 
     services: ApiServices
     params: dict[str, Any]
